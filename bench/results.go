@@ -1,0 +1,107 @@
+package bench
+
+import "time"
+
+// SchemaVersion is the version of the results.json layout. It changes when a field changes
+// meaning or disappears; adding a field does not change it.
+const SchemaVersion = 1
+
+// Results is the content of results.json: one Cell per (strategy, program, workload,
+// concurrency[, rate]) measured.
+type Results struct {
+	Schema     int       `json:"schema"`
+	Tool       string    `json:"tool"` // "cgibench <version>"
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+	// Partial is true when the run was interrupted (Ctrl-C) or a cell failed: the cells present
+	// are complete or themselves marked partial, and some planned cells may be missing.
+	Partial bool     `json:"partial"`
+	Host    HostInfo `json:"host"`
+	Cells   []Cell   `json:"cells"`
+	// Skipped lists the planned cells that were not run and why (a missing interpreter, a
+	// workload the program does not support).
+	Skipped []Skip `json:"skipped,omitempty"`
+}
+
+// HostInfo describes the machine the figures belong to.
+type HostInfo struct {
+	OS        string `json:"os"`
+	Arch      string `json:"arch"`
+	CPUs      int    `json:"cpus"`
+	CPUModel  string `json:"cpu_model,omitempty"`
+	Kernel    string `json:"kernel,omitempty"`
+	GoVersion string `json:"go_version"`
+}
+
+// Skip records a planned cell that was not run.
+type Skip struct {
+	Strategy string `json:"strategy"`
+	Program  string `json:"program"`
+	Workload string `json:"workload,omitempty"`
+	Reason   string `json:"reason"`
+}
+
+// Cell is one measured combination.
+type Cell struct {
+	Strategy    string `json:"strategy"`
+	Program     string `json:"program"`
+	Workload    string `json:"workload"`
+	Concurrency int    `json:"concurrency"`
+	// RateRPS is the target rate of an open-loop cell; 0 for closed-loop cells.
+	RateRPS float64 `json:"rate_rps,omitempty"`
+	// Workers is the pool size of strategies that keep workers (fastcgi, embedded).
+	Workers int `json:"workers,omitempty"`
+	// Work is the work=N the requests asked for (0: none).
+	Work int `json:"work,omitempty"`
+
+	DurationNS    int64            `json:"duration_ns"`
+	Requests      int64            `json:"requests"` // completed, successful or not
+	Errors        map[string]int64 `json:"errors"`   // by class; absent classes are zero
+	ThroughputRPS float64          `json:"throughput_rps"`
+	// LatencyNS summarises Histogram. For open-loop cells it is corrected for coordinated
+	// omission (measured from each request's intended start).
+	LatencyNS Latency `json:"latency_ns"`
+	// Histogram is the latency histogram in nanoseconds as the base64 text hdrhistogram-go's
+	// Encode makes (compressed V2; DecodeHistogram reads it), so that histograms from several
+	// runs or machines merge exactly.
+	Histogram string `json:"histogram"`
+	// OutOfRange counts latencies the histogram could not hold (over 60 s).
+	OutOfRange int64 `json:"out_of_range,omitempty"`
+
+	Resources *Resources `json:"resources,omitempty"`
+
+	// Partial is true when the cell's load was cut short (Ctrl-C).
+	Partial bool `json:"partial,omitempty"`
+	// Error is set when the cell could not be measured at all (its backend did not start).
+	Error string `json:"error,omitempty"`
+}
+
+// Latency is a summary of a latency histogram, in nanoseconds.
+type Latency struct {
+	P50  int64   `json:"p50"`
+	P90  int64   `json:"p90"`
+	P99  int64   `json:"p99"`
+	P999 int64   `json:"p999"`
+	Max  int64   `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+// Resources is what the backend and the load generator consumed during the measured load.
+type Resources struct {
+	// ServerCPUNS is user+system CPU of the backend's long-lived processes (server, workers).
+	ServerCPUNS int64 `json:"server_cpu_ns"`
+	// ChildrenCPUNS is user+system CPU of the reaped short-lived children (CGI programs).
+	ChildrenCPUNS int64 `json:"children_cpu_ns"`
+	// LoadgenCPUNS is user+system CPU of the load generator.
+	LoadgenCPUNS int64 `json:"loadgen_cpu_ns"`
+	// CPUPerRequestNS is (server + children) CPU divided by requests.
+	CPUPerRequestNS float64 `json:"cpu_per_request_ns"`
+	// PeakRSSBytes and MeanRSSBytes cover the backend's whole process tree, sampled.
+	PeakRSSBytes int64 `json:"peak_rss_bytes"`
+	MeanRSSBytes int64 `json:"mean_rss_bytes"`
+	PeakPSSBytes int64 `json:"peak_pss_bytes,omitempty"`
+	MeanPSSBytes int64 `json:"mean_pss_bytes,omitempty"`
+	// ChildPeakRSSBytes is the largest peak RSS of one short-lived child.
+	ChildPeakRSSBytes int64 `json:"child_peak_rss_bytes,omitempty"`
+	Samples           int   `json:"samples"`
+}

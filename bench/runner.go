@@ -1,0 +1,468 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/procfs"
+
+	"github.com/cgibench/cgibench/loadgen"
+	"github.com/cgibench/cgibench/scripts"
+	"github.com/cgibench/cgibench/strategies"
+)
+
+// Version is the tool version written into results.
+var Version = "0.1.0"
+
+// Config says what to measure. The zero value of each field means its default.
+type Config struct {
+	// Strategies to run; default every strategy.
+	Strategies []string
+	// Programs: built-in names or paths of the user's programs; default every built-in program
+	// each strategy has.
+	Programs []string
+	// Workloads; default every workload (get, urlencoded, multipart).
+	Workloads []string
+	// Concurrency levels (closed-loop connections); default {8}.
+	Concurrency []int
+	// Duration of the measured load per cell; default DefaultDuration. Requests, when set, ends a
+	// cell after that many requests if that comes first.
+	Duration time.Duration
+	Requests int64
+	// Warmup is load before measuring, excluded; default DefaultWarmup. Negative: none.
+	Warmup time.Duration
+	// Work adds work=N to every request (0: none).
+	Work int
+	// Timeout, Workers, MaxRequests, FastCGIAddr are passed to every backend.
+	Timeout     time.Duration
+	Workers     int
+	MaxRequests int
+	FastCGIAddr string
+	// Verify checks every response against the reference implementation. Built-in programs
+	// are always verified; user programs only when this is set (they must implement the
+	// contract in scripts/README.md).
+	Verify bool
+	// CacheDir is where built-in apps are built.
+	CacheDir string
+	// ServeCommand starts a backend: it is run with ServeOptions.Args() appended and must behave
+	// like `cgibench serve`. Default: this executable with "serve".
+	ServeCommand []string
+	// Log receives the backends' log lines (program stderr, failures); default discarded.
+	Log io.Writer
+	// OnEvent, when set, is told of progress. It must not block.
+	OnEvent func(Event)
+	// OnCell, when set, is called with the results so far after every cell (to save them).
+	OnCell func(*Results) error
+}
+
+// Defaults of the main job: about two minutes for the default matrix on 2 cores.
+const (
+	DefaultDuration    = 1500 * time.Millisecond
+	DefaultWarmup      = 500 * time.Millisecond
+	DefaultConcurrency = 8
+)
+
+// Event reports progress.
+type Event struct {
+	Index, Total int    // 1-based cell number and number of cells planned
+	Cell         string // "cgi/python/get c=8"
+	Phase        string // "start", "warmup", "load", "done", "failed"
+	// ETA estimates the time left for the whole run.
+	ETA time.Duration
+}
+
+// Validate reports every problem with the configuration at once, each naming its flag.
+func (c Config) Validate() error {
+	var errs []error
+	for _, s := range c.Strategies {
+		if _, err := lookupStrategy(s); err != nil {
+			errs = append(errs, fmt.Errorf("--strategies: %w", err))
+		}
+	}
+	for _, w := range c.Workloads {
+		if !slices.Contains(loadgen.WorkloadNames, w) {
+			errs = append(errs, fmt.Errorf("--workloads: unknown workload %q: choose from %s", w, strings.Join(loadgen.WorkloadNames, ", ")))
+		}
+	}
+	for _, n := range c.Concurrency {
+		if n < 1 {
+			errs = append(errs, fmt.Errorf("--concurrency %d: give 1 or more connections", n))
+		}
+	}
+	if c.Duration < 0 {
+		errs = append(errs, fmt.Errorf("--duration %v is negative: give a duration such as 10s", c.Duration))
+	}
+	if c.Requests < 0 {
+		errs = append(errs, fmt.Errorf("--requests %d is negative: give 0 (no bound) or more", c.Requests))
+	}
+	if c.Work < 0 || c.Work > 100000000 {
+		errs = append(errs, fmt.Errorf("--work %d: give 0 to 100000000 iterations", c.Work))
+	}
+	if err := (strategies.Config{Timeout: c.Timeout, Workers: c.Workers, MaxRequests: c.MaxRequests}).Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) resolve() Config {
+	if len(c.Strategies) == 0 {
+		c.Strategies = StrategyNames()
+	}
+	if len(c.Workloads) == 0 {
+		c.Workloads = loadgen.WorkloadNames
+	}
+	if len(c.Concurrency) == 0 {
+		c.Concurrency = []int{DefaultConcurrency}
+	}
+	if c.Duration == 0 && c.Requests == 0 {
+		c.Duration = DefaultDuration
+	}
+	if c.Warmup == 0 {
+		c.Warmup = DefaultWarmup
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	if c.OnEvent == nil {
+		c.OnEvent = func(Event) {}
+	}
+	return c
+}
+
+// planned is one cell to measure.
+type planned struct {
+	strategy    string
+	program     strategies.Program
+	arg         string // what --program the serve child gets
+	builtin     bool
+	workload    string
+	concurrency int
+}
+
+func (p planned) label() string {
+	return fmt.Sprintf("%s/%s/%s c=%d", p.strategy, p.program.Name, p.workload, p.concurrency)
+}
+
+// plan resolves programs (building built-in apps) and lists the cells and the skips.
+func plan(ctx context.Context, c Config, cat *scripts.Catalog) ([]planned, []Skip, error) {
+	var cells []planned
+	var skips []Skip
+	for _, s := range c.Strategies {
+		names := c.Programs
+		explicit := len(names) > 0
+		if !explicit {
+			names = defaultPrograms(s)
+		}
+		for _, name := range names {
+			prog, err := ResolveProgram(ctx, cat, s, name)
+			var unavail *scripts.UnavailableError
+			switch {
+			case errors.Is(err, ErrNotApplicable):
+				if explicit {
+					skips = append(skips, Skip{Strategy: s, Program: name, Reason: err.Error()})
+				}
+				continue
+			case errors.As(err, &unavail):
+				skips = append(skips, Skip{Strategy: s, Program: name, Reason: unavail.Error()})
+				continue
+			case err != nil:
+				if ctx.Err() != nil {
+					return cells, skips, ctx.Err()
+				}
+				return nil, nil, err
+			}
+			builtin := !IsUserProgram(name)
+			arg := name
+			if !builtin {
+				arg = prog.Path
+				if prog.Script != "" {
+					arg = prog.Script
+				}
+			}
+			for _, w := range c.Workloads {
+				if builtin && !scripts.SupportsWorkload(name, w) {
+					skips = append(skips, Skip{Strategy: s, Program: name, Workload: w, Reason: name + " handles GET only"})
+					continue
+				}
+				for _, n := range c.Concurrency {
+					cells = append(cells, planned{s, prog, arg, builtin, w, n})
+				}
+			}
+		}
+	}
+	return cells, skips, nil
+}
+
+// Run measures every cell of the matrix. When ctx is cancelled it stops the cell under way,
+// keeps what was measured (marked partial) and returns the results with ctx's error.
+func Run(ctx context.Context, cfg Config) (*Results, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.resolve()
+	res := &Results{
+		Schema:    SchemaVersion,
+		Tool:      "cgibench " + Version,
+		StartedAt: time.Now().UTC(),
+		Host:      hostInfo(),
+	}
+	cat := &scripts.Catalog{CacheDir: cfg.CacheDir, Log: cfg.Log}
+	cells, skips, err := plan(ctx, cfg, cat)
+	res.Skipped = skips
+	if err != nil {
+		res.Partial = true
+		res.FinishedAt = time.Now().UTC()
+		return res, err
+	}
+	if len(cells) == 0 {
+		return res, errors.New("nothing to run: no strategy has any of the programs asked for (see the skipped list)")
+	}
+	serveCmd := cfg.ServeCommand
+	if len(serveCmd) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("bench: finding this executable to start backends: %w", err)
+		}
+		serveCmd = []string{exe, "serve"}
+	}
+	perCell := cfg.Duration + max(cfg.Warmup, 0) + 300*time.Millisecond
+	for i, p := range cells {
+		ev := Event{Index: i + 1, Total: len(cells), Cell: p.label(), ETA: time.Duration(len(cells)-i) * perCell}
+		ev.Phase = "start"
+		cfg.OnEvent(ev)
+		cell, err := runCell(ctx, cfg, serveCmd, p, func(phase string) { ev.Phase = phase; cfg.OnEvent(ev) })
+		res.Cells = append(res.Cells, cell)
+		if err != nil || cell.Error != "" || cell.Partial {
+			res.Partial = true
+		}
+		res.FinishedAt = time.Now().UTC()
+		if cfg.OnCell != nil {
+			if err := cfg.OnCell(res); err != nil {
+				return res, fmt.Errorf("bench: saving results: %w", err)
+			}
+		}
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		ev.Phase = "done"
+		cfg.OnEvent(ev)
+	}
+	res.FinishedAt = time.Now().UTC()
+	return res, nil
+}
+
+// runCell measures one cell. A backend that fails is recorded in the cell, not returned.
+func runCell(ctx context.Context, cfg Config, serveCmd []string, p planned, phase func(string)) (Cell, error) {
+	cell := Cell{
+		Strategy:    p.strategy,
+		Program:     p.program.Name,
+		Workload:    p.workload,
+		Concurrency: p.concurrency,
+		Work:        cfg.Work,
+		Errors:      map[string]int64{},
+	}
+	if p.strategy == "fastcgi" || p.strategy == "embedded" {
+		cell.Workers = cfg.Workers
+		if cell.Workers == 0 {
+			cell.Workers = runtime.NumCPU()
+		}
+	}
+	wl, err := loadgen.NewWorkload(p.workload, cfg.Work)
+	if err != nil {
+		cell.Error = err.Error()
+		return cell, err
+	}
+	srv, err := startServe(ctx, serveCmd, ServeOptions{
+		Strategy:    p.strategy,
+		Program:     p.arg,
+		Timeout:     cfg.Timeout,
+		Workers:     cfg.Workers,
+		MaxRequests: cfg.MaxRequests,
+		FastCGIAddr: cfg.FastCGIAddr,
+		CacheDir:    cfg.CacheDir,
+	}, cfg.Log)
+	if err != nil {
+		cell.Error = err.Error()
+		phase("failed")
+		return cell, nil
+	}
+	defer srv.stop()
+
+	lcfg := loadgen.Config{
+		URL:         srv.url,
+		Workload:    wl,
+		Concurrency: p.concurrency,
+		Timeout:     cfg.Timeout,
+		Verify:      p.builtin || cfg.Verify,
+	}
+	if cfg.Warmup > 0 {
+		phase("warmup")
+		w := lcfg
+		w.Duration, w.Verify = cfg.Warmup, false
+		if _, err := loadgen.Run(ctx, w); err != nil {
+			cell.Error = "warm-up: " + err.Error()
+			return cell, nil
+		}
+		if ctx.Err() != nil {
+			cell.Partial = true
+			return cell, nil
+		}
+	}
+
+	phase("load")
+	lcfg.Duration, lcfg.Requests = cfg.Duration, cfg.Requests
+	fs, fsErr := procfs.NewFS("/proc")
+	var res Resources
+	var smp *sampler
+	var cpu0 cpuSnapshot
+	if fsErr == nil {
+		cpu0 = treeCPU(fs, srv.pid())
+		smp = startSampler(ctx, fs, srv.pid())
+	}
+	self0 := selfCPU()
+	out, err := loadgen.Run(ctx, lcfg)
+	self1 := selfCPU()
+	if fsErr == nil {
+		cpu1 := treeCPU(fs, srv.pid())
+		smp.finish(&res)
+		res.ServerCPUNS = max(cpu1.live-cpu0.live, 0)
+		res.ChildrenCPUNS = max(cpu1.reaped-cpu0.reaped, 0)
+	}
+	res.LoadgenCPUNS = self1 - self0
+	if err != nil {
+		cell.Error = "load: " + err.Error()
+		return cell, nil
+	}
+	FillCell(&cell, out)
+	if out.Requests > 0 {
+		res.CPUPerRequestNS = float64(res.ServerCPUNS+res.ChildrenCPUNS) / float64(out.Requests)
+	}
+	cell.Resources = &res
+	return cell, nil
+}
+
+// FillCell copies a load result into a cell.
+func FillCell(cell *Cell, out *loadgen.Result) {
+	cell.DurationNS = out.Elapsed.Nanoseconds()
+	cell.Requests = out.Requests
+	for k, v := range out.Errors {
+		if v != 0 {
+			cell.Errors[k] = v
+		}
+	}
+	if out.Elapsed > 0 {
+		cell.ThroughputRPS = float64(out.Requests) / out.Elapsed.Seconds()
+	}
+	cell.LatencyNS = Summarize(out.Histogram)
+	cell.OutOfRange = out.OutOfRange
+	cell.Partial = out.Partial
+	if out.Histogram != nil {
+		if enc, err := EncodeHistogram(out.Histogram); err == nil {
+			cell.Histogram = enc
+		}
+	}
+}
+
+// served is a running `cgibench serve` child.
+type served struct {
+	cmd  *exec.Cmd
+	url  string
+	done chan error
+}
+
+func (s *served) pid() int { return s.cmd.Process.Pid }
+
+// ServeStartTimeout bounds how long a backend may take to say it is ready.
+const ServeStartTimeout = 60 * time.Second
+
+func startServe(ctx context.Context, serveCmd []string, o ServeOptions, logw io.Writer) (*served, error) {
+	args := append(slices.Clone(serveCmd[1:]), o.Args()...)
+	cmd := exec.Command(serveCmd[0], args...)
+	cmd.Stderr = logw
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		// Its own process group: a Ctrl-C at the terminal reaches only us, and we stop the
+		// backend in order. If we die, so does it.
+		Setpgid:   true,
+		Pdeathsig: syscall.SIGKILL,
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("bench: starting backend %s: %w", serveCmd[0], err)
+	}
+	s := &served{cmd: cmd, done: make(chan error, 1)}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if line := sc.Text(); strings.HasPrefix(line, ReadyPrefix) {
+				url, _, _ := strings.Cut(strings.TrimPrefix(line, ReadyPrefix), " ")
+				ready <- url
+			}
+		}
+		close(ready)
+		s.done <- cmd.Wait()
+	}()
+	timer := time.NewTimer(ServeStartTimeout)
+	defer timer.Stop()
+	select {
+	case url, ok := <-ready:
+		if ok {
+			s.url = url
+			return s, nil
+		}
+		err := <-s.done
+		return nil, fmt.Errorf("backend %s/%s exited before serving (%v); its log says why", o.Strategy, o.Program, err)
+	case <-timer.C:
+		s.stop()
+		return nil, fmt.Errorf("backend %s/%s not ready after %v", o.Strategy, o.Program, ServeStartTimeout)
+	case <-ctx.Done():
+		s.stop()
+		return nil, ctx.Err()
+	}
+}
+
+// StopGrace is how long a backend has to stop after SIGTERM before it is killed.
+const StopGrace = 10 * time.Second
+
+// stop asks the backend to stop, then kills its whole process group if it lingers.
+func (s *served) stop() {
+	pid := s.cmd.Process.Pid
+	syscall.Kill(pid, syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(StopGrace):
+		syscall.Kill(-pid, syscall.SIGKILL)
+		<-s.done
+	}
+	// Anything the backend left in its group (it should have left nothing) goes too.
+	syscall.Kill(-pid, syscall.SIGKILL)
+}
+
+func hostInfo() HostInfo {
+	h := HostInfo{OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				h.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		h.Kernel = strings.TrimSpace(string(data))
+	}
+	return h
+}

@@ -1,0 +1,246 @@
+package reports
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/cgibench/cgibench/bench"
+)
+
+// column is one column of the results table, shared by the text, Markdown and HTML tables.
+type column struct {
+	head string
+	// num right-aligns the column where the format can (Markdown, HTML).
+	num   bool
+	value func(c *bench.Cell) string
+}
+
+// table is the results table laid out once for every format: formatted cells, the footnotes
+// they refer to, and the lines that follow the table.
+type table struct {
+	cols []column
+	rows []tableRow
+	// notes are the footnotes, "[1] cgi/python/get c=8: 3 errors: timeout 2, status_5xx 1".
+	notes []string
+	// skipped are the planned cells not run, "cgi/sh/multipart — sh handles GET only".
+	skipped []string
+	// partial explains an incomplete run ("interrupted"); empty for a complete one.
+	partial string
+}
+
+type tableRow struct {
+	cell   *bench.Cell
+	values []string
+	// groupStart is true on the first row of a (workload, program) group after the first.
+	groupStart bool
+}
+
+// newTable lays out r's cells in display order. The rate and work columns appear only when
+// some cell is open-loop or asks for work, the CPU and memory columns only when some cell has
+// Resources.
+func newTable(r *bench.Results) *table {
+	cells := sortedCells(r)
+	var anyRate, anyWork, anyRes bool
+	for _, c := range cells {
+		anyRate = anyRate || c.RateRPS > 0
+		anyWork = anyWork || c.Work > 0
+		anyRes = anyRes || c.Resources != nil
+	}
+
+	t := &table{}
+	// Every cell with something to explain gets one footnote, referred to from its errors column.
+	marks := make(map[*bench.Cell]string)
+	for _, c := range cells {
+		if note := cellNote(c); note != "" {
+			t.notes = append(t.notes, fmt.Sprintf("[%d] %s: %s", len(t.notes)+1, cellName(c), note))
+			marks[c] = fmt.Sprintf(" [%d]", len(t.notes))
+		}
+	}
+
+	measured := func(f func(c *bench.Cell) string) func(c *bench.Cell) string {
+		return func(c *bench.Cell) string {
+			if c.Error != "" {
+				return "-"
+			}
+			return f(c)
+		}
+	}
+	dur := func(f func(l bench.Latency) int64) func(c *bench.Cell) string {
+		return measured(func(c *bench.Cell) string { return FormatDuration(float64(f(c.LatencyNS))) })
+	}
+	res := func(f func(r *bench.Resources) string) func(c *bench.Cell) string {
+		return measured(func(c *bench.Cell) string {
+			if c.Resources == nil {
+				return "-"
+			}
+			return f(c.Resources)
+		})
+	}
+
+	t.cols = []column{
+		{head: "strategy", value: func(c *bench.Cell) string { return c.Strategy }},
+		{head: "program", value: func(c *bench.Cell) string { return c.Program }},
+		{head: "workload", value: func(c *bench.Cell) string { return c.Workload }},
+		{head: "conc", num: true, value: func(c *bench.Cell) string { return strconv.Itoa(c.Concurrency) }},
+	}
+	if anyRate {
+		t.cols = append(t.cols, column{head: "rate", num: true, value: func(c *bench.Cell) string {
+			if c.RateRPS <= 0 {
+				return "-"
+			}
+			return formatRPS(c.RateRPS)
+		}})
+	}
+	if anyWork {
+		t.cols = append(t.cols, column{head: "work", num: true, value: func(c *bench.Cell) string {
+			if c.Work <= 0 {
+				return "-"
+			}
+			return strconv.Itoa(c.Work)
+		}})
+	}
+	t.cols = append(t.cols,
+		column{head: "req/s", num: true, value: measured(func(c *bench.Cell) string { return formatRPS(c.ThroughputRPS) })},
+		column{head: "p50", num: true, value: dur(func(l bench.Latency) int64 { return l.P50 })},
+		column{head: "p90", num: true, value: dur(func(l bench.Latency) int64 { return l.P90 })},
+		column{head: "p99", num: true, value: dur(func(l bench.Latency) int64 { return l.P99 })},
+		column{head: "max", num: true, value: dur(func(l bench.Latency) int64 { return l.Max })},
+		column{head: "errors", num: true, value: func(c *bench.Cell) string {
+			n := "-"
+			if c.Error == "" {
+				n = strconv.FormatInt(totalErrors(c), 10)
+			}
+			return n + marks[c]
+		}},
+	)
+	if anyRes {
+		t.cols = append(t.cols,
+			column{head: "CPU/req", num: true, value: res(func(r *bench.Resources) string { return FormatDuration(r.CPUPerRequestNS) })},
+			column{head: "peak MiB", num: true, value: res(func(r *bench.Resources) string { return formatMiB(r.PeakRSSBytes) })},
+		)
+	}
+
+	for i, c := range cells {
+		row := tableRow{cell: c, values: make([]string, len(t.cols))}
+		for j, col := range t.cols {
+			row.values[j] = col.value(c)
+		}
+		row.groupStart = i > 0 && (c.Workload != cells[i-1].Workload || c.Program != cells[i-1].Program)
+		t.rows = append(t.rows, row)
+	}
+	for _, s := range r.Skipped {
+		t.skipped = append(t.skipped, skipName(s)+" — "+s.Reason)
+	}
+	if r.Partial {
+		t.partial = partialNote(r)
+	}
+	return t
+}
+
+// cellNote is what a cell's footnote says, or "" when there is nothing to say.
+func cellNote(c *bench.Cell) string {
+	var parts []string
+	if c.Error != "" {
+		parts = append(parts, "not measured: "+c.Error)
+	}
+	if n := totalErrors(c); n > 0 {
+		word := "errors"
+		if n == 1 {
+			word = "error"
+		}
+		parts = append(parts, fmt.Sprintf("%d %s (%s)", n, word, errorClasses(c, ", ", " ")))
+	}
+	if c.OutOfRange > 0 {
+		parts = append(parts, fmt.Sprintf("%d latencies over the histogram's range left out of the percentiles", c.OutOfRange))
+	}
+	if c.Partial {
+		parts = append(parts, "load cut short (partial)")
+	}
+	return strings.Join(parts, "; ")
+}
+
+// without returns the table's columns and row values minus the column named head.
+func (t *table) without(head string) ([]column, func(row tableRow) []string) {
+	skip := -1
+	var cols []column
+	for i, c := range t.cols {
+		if c.head == head {
+			skip = i
+			continue
+		}
+		cols = append(cols, c)
+	}
+	return cols, func(row tableRow) []string {
+		if skip < 0 {
+			return row.values
+		}
+		v := make([]string, 0, len(row.values)-1)
+		v = append(v, row.values[:skip]...)
+		return append(v, row.values[skip+1:]...)
+	}
+}
+
+// WriteTable writes the results as an aligned text table, the one `cgibench run` prints: one row
+// per cell, the same program and workload under every strategy together, then footnotes for
+// cells with errors, the skipped cells, and "(partial: …)" when the run is incomplete.
+func WriteTable(w io.Writer, r *bench.Results) error {
+	if r == nil {
+		return errNilResults
+	}
+	t := newTable(r)
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
+	heads := make([]string, len(t.cols))
+	for i, c := range t.cols {
+		heads[i] = c.head
+	}
+	fmt.Fprintln(tw, strings.Join(heads, "\t"))
+	// A row of empty cells rather than an empty line separates groups: an empty line would end
+	// tabwriter's column block and misalign the groups.
+	blank := strings.Repeat("\t", len(t.cols)-1)
+	for _, row := range t.rows {
+		if row.groupStart {
+			fmt.Fprintln(tw, blank)
+		}
+		fmt.Fprintln(tw, strings.Join(row.values, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("reports: table: %w", err)
+	}
+	if len(t.rows) == 0 {
+		buf.WriteString("no cells measured\n")
+	}
+	if len(t.notes) > 0 {
+		buf.WriteString("\n")
+		for _, n := range t.notes {
+			buf.WriteString(n + "\n")
+		}
+	}
+	if len(t.skipped) > 0 {
+		buf.WriteString("\n")
+		for _, s := range t.skipped {
+			buf.WriteString("skipped: " + s + "\n")
+		}
+	}
+	if t.partial != "" {
+		fmt.Fprintf(&buf, "\n(partial: %s)\n", t.partial)
+	}
+	// tabwriter pads every cell that a tab ends, so the separator rows are all blanks.
+	lines := strings.SplitAfter(buf.String(), "\n")
+	var out strings.Builder
+	for _, l := range lines {
+		trimmed := strings.TrimRight(l, " \n")
+		if strings.HasSuffix(l, "\n") {
+			trimmed += "\n"
+		}
+		out.WriteString(trimmed)
+	}
+	if _, err := io.WriteString(w, out.String()); err != nil {
+		return fmt.Errorf("reports: writing table: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,79 @@
+package reports
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/cgibench/cgibench/bench"
+)
+
+// The files WriteAll writes, relative to its folder.
+const (
+	FileJSON     = "results.json"
+	FileTable    = "table.txt"
+	FileCSV      = "results.csv"
+	FileMarkdown = "report.md"
+	FileHTML     = "report.html"
+	// DirPlots holds one PNG and one SVG per plot, named after Plot.Name.
+	DirPlots = "plots"
+)
+
+// WriteAll writes the whole set of reports into dir, creating it if needed: results.json,
+// table.txt, results.csv, report.md (linking the PNG plots), report.html (self-contained), and
+// plots/NAME.png and plots/NAME.svg for every plot Plots chooses. Files of the same names are
+// replaced; nothing else in dir is touched. Each file is rendered in memory first, so a report
+// that fails leaves no half-written file (report.html is still written when a plot in it
+// fails, with a note in its place); the others are still written and every failure is
+// returned, joined.
+func WriteAll(dir string, r *bench.Results) error {
+	if r == nil {
+		return errNilResults
+	}
+	plots := Plots(r)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("reports: %w", err)
+	}
+	if len(plots) > 0 {
+		if err := os.MkdirAll(filepath.Join(dir, DirPlots), 0o755); err != nil {
+			return fmt.Errorf("reports: %w", err)
+		}
+	}
+	var errs []error
+	write := func(name string, render func(w io.Writer) error) bool {
+		var buf bytes.Buffer
+		err := render(&buf)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+		// The renderers write nothing, or a whole document (report.html with a plot replaced
+		// by a note), so a non-empty buffer is worth keeping.
+		if buf.Len() == 0 {
+			return false
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644); err != nil {
+			errs = append(errs, fmt.Errorf("reports: %w", err))
+			return false
+		}
+		return err == nil
+	}
+
+	write(FileJSON, func(w io.Writer) error { return WriteJSON(w, r) })
+	write(FileTable, func(w io.Writer) error { return WriteTable(w, r) })
+	write(FileCSV, func(w io.Writer) error { return WriteCSV(w, r) })
+	var links []PlotLink
+	for _, p := range plots {
+		png := filepath.ToSlash(filepath.Join(DirPlots, p.Name+"."+FormatPNG))
+		if write(png, func(w io.Writer) error { return p.Render(w, FormatPNG) }) {
+			links = append(links, PlotLink{Title: p.Title, Path: png})
+		}
+		svg := filepath.ToSlash(filepath.Join(DirPlots, p.Name+"."+FormatSVG))
+		write(svg, func(w io.Writer) error { return p.Render(w, FormatSVG) })
+	}
+	write(FileMarkdown, func(w io.Writer) error { return WriteMarkdown(w, r, links) })
+	write(FileHTML, func(w io.Writer) error { return WriteHTML(w, r) })
+	return errors.Join(errs...)
+}

@@ -1,0 +1,655 @@
+package fastcgi
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Errors an FCGI_END_REQUEST can carry instead of FCGI_REQUEST_COMPLETE: the application
+// rejected the request. Response.Read returns them (unwrapped) in place of io.EOF.
+var (
+	// ErrCantMpxConn is FCGI_CANT_MPX_CONN: the application does not take a second request on a
+	// connection that has one under way. The client never multiplexes, so it means a confused
+	// application.
+	ErrCantMpxConn = errors.New("fastcgi: application rejected the request: FCGI_CANT_MPX_CONN")
+	// ErrOverloaded is FCGI_OVERLOADED: the application ran out of some resource. The HTTP
+	// handler answers it with 503.
+	ErrOverloaded = errors.New("fastcgi: application rejected the request: FCGI_OVERLOADED")
+	// ErrUnknownRole is FCGI_UNKNOWN_ROLE: the application does not play the responder role.
+	ErrUnknownRole = errors.New("fastcgi: application rejected the request: FCGI_UNKNOWN_ROLE")
+)
+
+var (
+	// ErrUnknownType is returned by GetValues when the application answered FCGI_GET_VALUES
+	// with FCGI_UNKNOWN_TYPE: it does not know management records. The connection stays usable.
+	ErrUnknownType = errors.New("fastcgi: application answered FCGI_UNKNOWN_TYPE")
+	// ErrConnLost is wrapped when the connection broke (closed, reset) before the application
+	// sent FCGI_END_REQUEST: typically a worker that died mid-request.
+	ErrConnLost = errors.New("fastcgi: connection lost before FCGI_END_REQUEST")
+	// ErrStdin is wrapped when reading the request body (Request.Stdin) failed.
+	ErrStdin = errors.New("fastcgi: reading the request body")
+	// ErrClosed is returned by Do on a closed Client or Pool.
+	ErrClosed = errors.New("fastcgi: closed")
+)
+
+// Request is one request in the responder role.
+type Request struct {
+	// Params are the CGI meta-variables and any extra variables, as NAME=value strings; an
+	// entry without '=' or with an empty name is skipped.
+	Params []string
+	// Stdin is the request body, sent as FCGI_STDIN until EOF; nil for none. It should hold
+	// exactly CONTENT_LENGTH bytes: the client does not count.
+	Stdin io.Reader
+}
+
+// prefill is how much of the body Do reads before its first write, so that a typical request
+// (BEGIN_REQUEST, PARAMS, a small body) is one write and needs no goroutine. Anything longer is
+// streamed by a goroutine while the response is read. It is below the socket buffer sizes, so
+// the write cannot block on an application that answers before reading its input.
+const prefill = 32 << 10
+
+// abortWriteTimeout bounds the write of FCGI_ABORT_REQUEST: it is a courtesy, the connection
+// is closed right after.
+const abortWriteTimeout = 100 * time.Millisecond
+
+// maxStderrLine bounds a buffered partial stderr line; a longer one is logged in pieces.
+const maxStderrLine = 16 << 10
+
+// outcome is what a finished request leaves of its connection.
+type outcome int
+
+const (
+	// reuse: FCGI_END_REQUEST with FCGI_REQUEST_COMPLETE arrived, everything was sent and read;
+	// the connection (opened with FCGI_KEEP_CONN) can carry the next request.
+	reuse outcome = iota
+	// closed: the request ended (FCGI_END_REQUEST arrived) but the connection is not reusable:
+	// the application rejected the request, or part of the body was never sent. The application
+	// is not working on it any more.
+	closed
+	// abandoned: the connection was dropped before FCGI_END_REQUEST (abort, timeout, I/O or
+	// protocol error): the application may still be running the request.
+	abandoned
+)
+
+var beginBody = [8]byte{0, roleResponder, flagKeepConn}
+
+var abortRecord = [headerLen]byte{version1, typeAbortRequest, 0, requestID}
+
+// conn is one transport connection carrying one request at a time (request id 1).
+type conn struct {
+	nc   net.Conn
+	rc   syscall.RawConn // for the liveness check; nil when the conn has no file descriptor
+	br   *bufio.Reader
+	wbuf []byte // the request's first write, reused
+	rbuf []byte // content of stderr and management records
+	part []byte // a partial stderr line
+	wmu  sync.Mutex
+	resp Response
+
+	logStderr func(line []byte)
+	abortFn   func()
+	peekFn    func(fd uintptr) bool
+	peekBuf   [1]byte
+	peekN     int
+	peekErr   error
+}
+
+func newConn(nc net.Conn, logStderr func([]byte)) *conn {
+	c := &conn{
+		nc:        nc,
+		br:        bufio.NewReaderSize(nc, 16<<10),
+		wbuf:      make([]byte, 0, 4<<10),
+		logStderr: logStderr,
+	}
+	if sc, ok := nc.(syscall.Conn); ok {
+		c.rc, _ = sc.SyscallConn()
+	}
+	// Bound once here so that a request allocates no closures.
+	c.abortFn = c.abort
+	c.peekFn = c.peek
+	return c
+}
+
+// alive reports whether an idle connection can carry a request: the peer has not closed it
+// and has sent nothing unasked. It costs one non-blocking recv(MSG_PEEK). This is how a stale
+// connection (an application that exited, or ignores FCGI_KEEP_CONN, or answered
+// FCGI_GET_VALUES and hung up as php-cgi does) is found before a request is lost on it.
+func (c *conn) alive() bool {
+	if c.br.Buffered() > 0 {
+		return false
+	}
+	if c.rc == nil {
+		return true
+	}
+	if err := c.rc.Read(c.peekFn); err != nil {
+		return false
+	}
+	return c.peekN < 0 && c.peekErr == syscall.EAGAIN
+}
+
+func (c *conn) peek(fd uintptr) bool {
+	c.peekN, _, c.peekErr = syscall.Recvfrom(int(fd), c.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return true // never wait
+}
+
+// abort runs when the request's context is done: it sends FCGI_ABORT_REQUEST if no other
+// write is under way (a stdin write may be blocked on a full socket; never wait for it) and
+// closes the connection, which unblocks every read and write on it.
+func (c *conn) abort() {
+	c.resp.aborted.Store(true)
+	c.sendAbort()
+	c.nc.Close()
+}
+
+func (c *conn) sendAbort() {
+	if c.wmu.TryLock() {
+		c.nc.SetWriteDeadline(time.Now().Add(abortWriteTimeout))
+		c.nc.Write(abortRecord[:])
+		c.wmu.Unlock()
+	}
+}
+
+// start sends a request and returns its response, which is c.resp: a conn has one request
+// at a time. On error the conn has been released through release already.
+func (c *conn) start(ctx context.Context, req Request, release func(*conn, outcome)) (*Response, error) {
+	r := &c.resp
+	r.reset(c, ctx, release)
+
+	b := appendRecord(c.wbuf[:0], typeBeginRequest, requestID, beginBody[:])
+	b = appendParams(b, req.Params)
+	more := false
+	if req.Stdin != nil {
+		var err error
+		if b, more, err = appendStdin(b, req.Stdin); err != nil {
+			c.wbuf = b
+			r.c = nil
+			release(c, reuse) // nothing was sent
+			return nil, fmt.Errorf("%w: %w", ErrStdin, err)
+		}
+	}
+	if !more {
+		b = appendHeader(b, typeStdin, requestID, 0)
+	}
+	c.wbuf = b
+
+	if err := ctx.Err(); err != nil {
+		r.c = nil
+		release(c, reuse)
+		return nil, fmt.Errorf("fastcgi: request not sent: %w", err)
+	}
+	if ctx.Done() != nil {
+		r.stop = context.AfterFunc(ctx, c.abortFn)
+	}
+	c.wmu.Lock()
+	_, err := c.nc.Write(b)
+	c.wmu.Unlock()
+	if err != nil {
+		r.fail(err)
+		err = r.err
+		r.Close()
+		return nil, err
+	}
+	if more {
+		r.stdinDone = make(chan struct{})
+		go r.copyStdin(c, req.Stdin, r.stdinDone)
+	}
+	return r, nil
+}
+
+// appendParams appends the FCGI_PARAMS stream: the pairs in one record when they fit in
+// 65535 bytes (nearly always), else split over several, then the empty record that ends it.
+func appendParams(b []byte, params []string) []byte {
+	start := len(b)
+	b = append(b, zeros[:headerLen]...) // the header, once the length is known
+	for _, kv := range params {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || len(name) > maxPairLen || len(value) > maxPairLen {
+			continue
+		}
+		b = appendPair(b, name, value)
+	}
+	n := len(b) - start - headerLen
+	if n <= maxContentLen {
+		appendHeader(b[start:start], typeParams, requestID, n)
+		b = append(b, zeros[:padding(n)]...)
+	} else {
+		content := append([]byte(nil), b[start+headerLen:]...)
+		b = appendStream(b[:start], typeParams, requestID, content)
+	}
+	return appendHeader(b, typeParams, requestID, 0)
+}
+
+// appendStdin appends up to prefill bytes of stdin as one FCGI_STDIN record and reports
+// whether stdin may hold more.
+func appendStdin(b []byte, stdin io.Reader) ([]byte, bool, error) {
+	start := len(b)
+	b = slices.Grow(b, headerLen+prefill+8)
+	n, err := io.ReadFull(stdin, b[start+headerLen:start+headerLen+prefill])
+	switch err {
+	case nil:
+	case io.EOF, io.ErrUnexpectedEOF:
+		err = nil
+	default:
+		return b[:start], false, err
+	}
+	more := n == prefill
+	if n == 0 {
+		return b[:start], more, nil
+	}
+	b = b[:start+headerLen+n]
+	appendHeader(b[start:start], typeStdin, requestID, n)
+	return append(b, zeros[:padding(n)]...), more, nil
+}
+
+// stdinChunk is the content of one streamed FCGI_STDIN record.
+const stdinChunk = 32 << 10
+
+var stdinBufs = sync.Pool{New: func() any { b := make([]byte, headerLen+stdinChunk+8); return &b }}
+
+// copyStdin streams the rest of the body after the first write. A read error closes the
+// connection: the application cannot be told that its input is short.
+func (r *Response) copyStdin(c *conn, stdin io.Reader, done chan struct{}) {
+	defer close(done)
+	bp := stdinBufs.Get().(*[]byte)
+	defer stdinBufs.Put(bp)
+	buf := *bp
+	for {
+		n, err := stdin.Read(buf[headerLen : headerLen+stdinChunk])
+		if n > 0 {
+			appendHeader(buf[:0], typeStdin, requestID, n)
+			rec := append(buf[:headerLen+n], zeros[:padding(n)]...)
+			c.wmu.Lock()
+			_, werr := c.nc.Write(rec)
+			c.wmu.Unlock()
+			if werr != nil {
+				// The reader sees the broken connection too and reports it.
+				return
+			}
+		}
+		if err == io.EOF {
+			c.wmu.Lock()
+			c.nc.Write(appendHeader(buf[:0], typeStdin, requestID, 0))
+			c.wmu.Unlock()
+			return
+		}
+		if err != nil {
+			e := fmt.Errorf("%w: %w", ErrStdin, err)
+			r.stdinErr.Store(&e)
+			c.nc.Close()
+			return
+		}
+	}
+}
+
+// Response is the application's answer to one request. Read (or WriteTo) yields FCGI_STDOUT as
+// it arrives; FCGI_STDERR goes to the log, a line at a time. At FCGI_END_REQUEST Read returns
+// io.EOF, or ErrOverloaded, ErrCantMpxConn or ErrUnknownRole when the application rejected the
+// request. Close must be called: it releases the connection, and before the end it aborts the
+// request. A Response must not be used after Close; it is recycled with its connection.
+type Response struct {
+	c       *conn
+	ctx     context.Context
+	release func(*conn, outcome)
+	stop    func() bool // stops the abort on ctx; nil when ctx cannot be done
+
+	remaining  int // content bytes of the current FCGI_STDOUT record not yet read
+	pad        int // padding after it
+	ended      bool
+	broken     bool
+	appStatus  uint32
+	protocol   uint8
+	err        error // io.EOF after a complete request; else why the stream ended
+	aborted    atomic.Bool
+	stdinDone  chan struct{} // closed when copyStdin returns; nil when it never ran
+	stdinErr   atomic.Pointer[error]
+	stdoutSeen bool
+}
+
+func (r *Response) reset(c *conn, ctx context.Context, release func(*conn, outcome)) {
+	r.c, r.ctx, r.release, r.stop = c, ctx, release, nil
+	r.remaining, r.pad = 0, 0
+	r.ended, r.broken = false, false
+	r.appStatus, r.protocol = 0, 0
+	r.err = nil
+	r.aborted.Store(false)
+	r.stdinDone = nil
+	r.stdinErr.Store(nil)
+	r.stdoutSeen = false
+}
+
+// errResponseClosed is returned by Read after Close.
+var errResponseClosed = errors.New("fastcgi: read after Close")
+
+// Read implements io.Reader over FCGI_STDOUT.
+func (r *Response) Read(p []byte) (int, error) {
+	if r.c == nil {
+		return 0, errResponseClosed
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for r.remaining == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		r.next()
+	}
+	if len(p) > r.remaining {
+		p = p[:r.remaining]
+	}
+	n, err := r.c.br.Read(p)
+	r.remaining -= n
+	if err != nil {
+		r.fail(err)
+	} else if r.remaining == 0 {
+		r.skipPadding()
+	}
+	if n > 0 {
+		return n, nil
+	}
+	return 0, r.err
+}
+
+// WriteTo implements io.WriterTo: it writes FCGI_STDOUT content to w straight from the
+// connection's buffer. bufio.Reader.WriteTo and io.Copy use it.
+func (r *Response) WriteTo(w io.Writer) (int64, error) {
+	if r.c == nil {
+		return 0, errResponseClosed
+	}
+	var total int64
+	for {
+		for r.remaining == 0 {
+			if r.err == io.EOF {
+				return total, nil
+			}
+			if r.err != nil {
+				return total, r.err
+			}
+			r.next()
+		}
+		buf, perr := r.c.br.Peek(min(r.remaining, r.c.br.Size()))
+		if len(buf) > 0 {
+			n, werr := w.Write(buf)
+			r.c.br.Discard(n)
+			r.remaining -= n
+			total += int64(n)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if perr != nil {
+			r.fail(perr)
+			return total, r.err
+		}
+		if r.remaining == 0 {
+			r.skipPadding()
+		}
+	}
+}
+
+// AppStatus is the application status of FCGI_END_REQUEST (for a CGI-like program, its exit
+// status); valid once Read has returned io.EOF.
+func (r *Response) AppStatus() uint32 { return r.appStatus }
+
+// next reads records until one yields stdout content, ends the request or breaks the stream.
+func (r *Response) next() {
+	c := r.c
+	hb, err := c.br.Peek(headerLen)
+	if err != nil {
+		r.fail(err)
+		return
+	}
+	h := parseHeader(hb)
+	c.br.Discard(headerLen)
+	if h.Version != version1 {
+		r.fail(fmt.Errorf("%w: record version %d, want %d", ErrProtocol, h.Version, version1))
+		return
+	}
+	if h.ID == nullRequestID {
+		// A management record in the middle of a request (a late answer to a query, a type
+		// from a later protocol version) concerns no request: skip it.
+		r.skip(int(h.ContentLength) + int(h.PaddingLength))
+		return
+	}
+	if h.ID != requestID {
+		r.fail(fmt.Errorf("%w: record of type %d for request %d, but only request %d is under way", ErrProtocol, h.Type, h.ID, requestID))
+		return
+	}
+	switch h.Type {
+	case typeStdout:
+		r.stdoutSeen = true
+		r.remaining, r.pad = int(h.ContentLength), int(h.PaddingLength)
+		if r.remaining == 0 {
+			r.skipPadding() // the empty record that ends the stream
+		}
+	case typeStderr:
+		content, ok := r.readContent(h)
+		if ok {
+			r.stderr(content)
+		}
+	case typeEndRequest:
+		content, ok := r.readContent(h)
+		if !ok {
+			return
+		}
+		if len(content) < 8 {
+			r.fail(fmt.Errorf("%w: FCGI_END_REQUEST body of %d bytes, want 8", ErrProtocol, len(content)))
+			return
+		}
+		r.ended = true
+		r.appStatus = binary.BigEndian.Uint32(content)
+		r.protocol = content[4]
+		r.flushStderr()
+		switch r.protocol {
+		case statusRequestComplete:
+			r.err = io.EOF
+		case statusCantMpxConn:
+			r.err = ErrCantMpxConn
+		case statusOverloaded:
+			r.err = ErrOverloaded
+		case statusUnknownRole:
+			r.err = ErrUnknownRole
+		default:
+			r.err = fmt.Errorf("%w: FCGI_END_REQUEST with unknown protocol status %d", ErrProtocol, r.protocol)
+		}
+	default:
+		// A type the responder role does not send to a server: skip it rather than fail.
+		r.skip(int(h.ContentLength) + int(h.PaddingLength))
+	}
+}
+
+func (r *Response) readContent(h header) ([]byte, bool) {
+	n := int(h.ContentLength) + int(h.PaddingLength)
+	if cap(r.c.rbuf) < n {
+		r.c.rbuf = make([]byte, n)
+	}
+	buf := r.c.rbuf[:n]
+	if _, err := io.ReadFull(r.c.br, buf); err != nil {
+		r.fail(err)
+		return nil, false
+	}
+	return buf[:h.ContentLength], true
+}
+
+func (r *Response) skip(n int) {
+	if _, err := r.c.br.Discard(n); err != nil {
+		r.fail(err)
+	}
+}
+
+func (r *Response) skipPadding() {
+	if r.pad > 0 {
+		n := r.pad
+		r.pad = 0
+		r.skip(n)
+	}
+}
+
+// fail records why the stream broke, in the terms a caller can test: the context's error
+// when the request was aborted, ErrStdin, ErrProtocol, or ErrConnLost.
+func (r *Response) fail(err error) {
+	r.broken = true
+	switch {
+	case r.aborted.Load():
+		r.err = fmt.Errorf("fastcgi: request aborted: %w", r.ctx.Err())
+	case r.stdinErr.Load() != nil:
+		r.err = *r.stdinErr.Load()
+	case errors.Is(err, ErrProtocol):
+		r.err = err
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		r.err = fmt.Errorf("%w: %w", ErrConnLost, io.ErrUnexpectedEOF)
+	default:
+		r.err = fmt.Errorf("%w: %w", ErrConnLost, err)
+	}
+}
+
+// stderr logs whole lines of FCGI_STDERR and keeps a partial one for the next record.
+func (r *Response) stderr(p []byte) {
+	c := r.c
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			c.part = append(c.part, p...)
+			if len(c.part) >= maxStderrLine {
+				r.flushStderr()
+			}
+			return
+		}
+		line := p[:i]
+		if len(c.part) > 0 {
+			c.part = append(c.part, line...)
+			line = c.part
+		}
+		c.emit(line)
+		c.part = c.part[:0]
+		p = p[i+1:]
+	}
+}
+
+func (r *Response) flushStderr() {
+	if len(r.c.part) > 0 {
+		r.c.emit(r.c.part)
+		r.c.part = r.c.part[:0]
+	}
+}
+
+func (c *conn) emit(line []byte) {
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	if c.logStderr != nil {
+		c.logStderr(line)
+	}
+}
+
+// Close releases the connection: for the next request if the request ended cleanly,
+// otherwise it is closed, after FCGI_ABORT_REQUEST if the request had not ended.
+func (r *Response) Close() error {
+	c := r.c
+	if c == nil {
+		return nil
+	}
+	stopped := r.stop == nil || r.stop()
+	out := abandoned
+	if r.ended {
+		out = closed
+		if r.protocol == statusRequestComplete && stopped && r.stdinFinished() && c.br.Buffered() == 0 {
+			out = reuse
+		}
+	} else if stopped && !r.broken {
+		// The caller stopped reading before the end: the application should stop too.
+		c.sendAbort()
+	}
+	if out != reuse {
+		c.nc.Close()
+	}
+	if len(c.part) > 0 {
+		r.flushStderr()
+	}
+	release := r.release
+	r.c = nil
+	release(c, out)
+	return nil
+}
+
+func (r *Response) stdinFinished() bool {
+	if r.stdinDone == nil {
+		return true
+	}
+	select {
+	case <-r.stdinDone:
+		return r.stdinErr.Load() == nil
+	default:
+		return false
+	}
+}
+
+// getValues sends FCGI_GET_VALUES for names and waits for FCGI_GET_VALUES_RESULT. On error
+// other than ErrUnknownType the connection is unusable.
+func (c *conn) getValues(ctx context.Context, names []string) (map[string]string, error) {
+	b := append(c.wbuf[:0], zeros[:headerLen]...)
+	for _, name := range names {
+		if name == "" || len(name) > maxPairLen {
+			return nil, fmt.Errorf("fastcgi: GET_VALUES: bad variable name %q", name)
+		}
+		b = appendPair(b, name, "")
+	}
+	n := len(b) - headerLen
+	if n > maxContentLen {
+		return nil, fmt.Errorf("fastcgi: GET_VALUES: %d bytes of names exceed one record (%d)", n, maxContentLen)
+	}
+	appendHeader(b[:0], typeGetValues, nullRequestID, n)
+	b = append(b, zeros[:padding(n)]...)
+	c.wbuf = b
+
+	stop := context.AfterFunc(ctx, func() { c.nc.Close() })
+	defer stop()
+	wrap := func(err error) error {
+		if ctx.Err() != nil {
+			return fmt.Errorf("fastcgi: GET_VALUES: %w", ctx.Err())
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("fastcgi: GET_VALUES: %w", err)
+	}
+	c.wmu.Lock()
+	_, err := c.nc.Write(b)
+	c.wmu.Unlock()
+	if err != nil {
+		return nil, wrap(err)
+	}
+	for {
+		h, content, err := readRecord(c.br, c.rbuf)
+		if cap(content) > cap(c.rbuf) {
+			c.rbuf = content[:0]
+		}
+		if err != nil {
+			return nil, wrap(err)
+		}
+		if h.ID != nullRequestID {
+			return nil, fmt.Errorf("%w: record of type %d for request %d while waiting for FCGI_GET_VALUES_RESULT", ErrProtocol, h.Type, h.ID)
+		}
+		switch h.Type {
+		case typeGetValuesResult:
+			return parsePairs(content)
+		case typeUnknownType:
+			t := -1
+			if len(content) > 0 {
+				t = int(content[0])
+			}
+			return nil, fmt.Errorf("%w (type %d)", ErrUnknownType, t)
+		}
+		// Any other management record is not the answer: skip it.
+	}
+}

@@ -1,0 +1,84 @@
+package strategies
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+)
+
+// AppPath is the path the app is mounted at on every handler-based backend: SCRIPT_NAME for CGI.
+const AppPath = "/app"
+
+// HTTPBackend is a Backend made of an http.Handler served on a loopback listener.
+type HTTPBackend struct {
+	srv     *http.Server
+	url     string
+	done    chan error
+	pids    func() []int
+	onClose func() error
+}
+
+// ServeHandler serves h on cfg.Listen (resolved) and returns the running backend. pids and
+// onClose may be nil; onClose runs after the HTTP server has stopped accepting and finished
+// in-flight requests (or the grace period ran out).
+func ServeHandler(cfg Config, h http.Handler, pids func() []int, onClose func() error) (*HTTPBackend, error) {
+	cfg = cfg.Resolve()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("strategies: listening on %s: %w", cfg.Listen, err)
+	}
+	b := &HTTPBackend{
+		srv: &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			// The load generator holds connections open between requests; keep them.
+			IdleTimeout: 2 * time.Minute,
+		},
+		url:     "http://" + ln.Addr().String() + AppPath,
+		done:    make(chan error, 1),
+		pids:    pids,
+		onClose: onClose,
+	}
+	go func() { b.done <- b.srv.Serve(ln) }()
+	return b, nil
+}
+
+// URL implements Backend.
+func (b *HTTPBackend) URL() string { return b.url }
+
+// PIDs implements Backend.
+func (b *HTTPBackend) PIDs() []int {
+	if b.pids == nil {
+		return nil
+	}
+	return b.pids()
+}
+
+// CloseGrace bounds how long Close waits for in-flight requests.
+const CloseGrace = 5 * time.Second
+
+// Close implements Backend.
+func (b *HTTPBackend) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), CloseGrace)
+	defer cancel()
+	err := b.srv.Shutdown(ctx)
+	if err != nil {
+		b.srv.Close()
+	}
+	if serr := <-b.done; serr != nil && serr != http.ErrServerClosed && err == nil {
+		err = serr
+	}
+	if b.onClose != nil {
+		if cerr := b.onClose(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("strategies: stopping %s: %w", b.url, err)
+	}
+	return nil
+}
+
+var _ Backend = (*HTTPBackend)(nil)
