@@ -112,8 +112,8 @@ func allBuiltinNames() []string {
 	return all
 }
 
-// defaultPrograms is the built-in programs of a strategy, for the default matrix.
-func defaultPrograms(strategy string) []string {
+// DefaultPrograms is the built-in programs of a strategy, for the default matrix.
+func DefaultPrograms(strategy string) []string {
 	e, err := lookupStrategy(strategy)
 	if err != nil {
 		return nil

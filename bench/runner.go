@@ -161,7 +161,7 @@ func plan(ctx context.Context, c Config, cat *scripts.Catalog) ([]planned, []Ski
 		names := c.Programs
 		explicit := len(names) > 0
 		if !explicit {
-			names = defaultPrograms(s)
+			names = DefaultPrograms(s)
 		}
 		for _, name := range names {
 			prog, err := ResolveProgram(ctx, cat, s, name)

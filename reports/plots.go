@@ -208,7 +208,7 @@ func histogramUsable(c *bench.Cell) bool {
 	if len(c.Histogram) == 0 {
 		return false
 	}
-	h, err := decodeHistogram(c.Histogram)
+	h, err := bench.DecodeHistogram(c.Histogram)
 	return err == nil && h.TotalCount() > 0
 }
 
@@ -264,7 +264,7 @@ func spectrumFigure(cells []*bench.Cell) (*figure, error) {
 		if c.Error != "" || len(c.Histogram) == 0 {
 			continue
 		}
-		h, err := decodeHistogram(c.Histogram)
+		h, err := bench.DecodeHistogram(c.Histogram)
 		if err != nil {
 			return nil, fmt.Errorf("reports: decoding the histogram of %s: %w", cellName(c), err)
 		}
@@ -716,9 +716,4 @@ func uniqueFloats(vs []float64) []float64 {
 	vs = slices.Clone(vs)
 	slices.Sort(vs)
 	return slices.Compact(vs)
-}
-
-// decodeHistogram reads a cell's Histogram (the base64 text of hdrhistogram-go's Encode).
-func decodeHistogram(enc string) (*hdrhistogram.Histogram, error) {
-	return hdrhistogram.Decode([]byte(enc))
 }

@@ -30,10 +30,11 @@ for i in $(seq 50); do
 	sleep 0.1
 done
 
-url1="http://127.0.0.1:$p1/app?name=value&work=0"
-url2="http://127.0.0.1:$p2/app?name=value&work=0"
+url1="http://127.0.0.1:$p1/app"
+url2="http://127.0.0.1:$p2/app"
+# cgibench load sends its get workload (query strings, a cookie); wrk sends one fixed GET.
 rps_cgibench_load() { "$tmp/cgibench" load "$1" --concurrency "$CONC" --duration "$DURATION" --warmup 1s --json "$tmp/l.json" >/dev/null && python3 -c 'import json,sys; print("%.0f" % json.load(open(sys.argv[1]))["cells"][0]["throughput_rps"])' "$tmp/l.json"; }
-rps_wrk() { wrk -t2 -c"$CONC" -d"$DURATION" "$1" | awk '/Requests\/sec/ {printf "%.0f\n", $2}'; }
+rps_wrk() { wrk -t2 -c"$CONC" -d"$DURATION" "$1?name=value&visits=1" | awk '/Requests\/sec/ {printf "%.0f\n", $2}'; }
 
 gens=(cgibench_load)
 command -v wrk >/dev/null && gens+=(wrk)

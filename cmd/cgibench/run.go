@@ -41,7 +41,7 @@ var runCmd = &command{
 		fs.StringVar(&c.FastCGIAddr, "fastcgi-addr", "", "measure an already-running FastCGI server (unix:/path.sock or tcp:127.0.0.1:9000) as the fastcgi strategy")
 		fs.BoolVar(&c.Verify, "verify", false, "verify your own programs' bodies too (they must implement scripts/README.md; built-in apps are always verified)")
 		fs.StringVar(&c.CacheDir, "cache", "", "folder for built apps (default $CGIBENCH_CACHE or the user cache folder)")
-		fs.StringVar(&out, "out", "cgibench-results", "folder for results.json and backend.log")
+		fs.StringVar(&out, "out", "cgibench-results", "folder for results.json, the reports (table, CSV, Markdown, HTML, plots) and backend.log")
 		fs.BoolVar(&quiet, "quiet", false, "no progress line")
 		return func(ctx context.Context, stdout, stderr io.Writer, _ []string) error {
 			if err := c.Validate(); err != nil {
@@ -69,16 +69,35 @@ var runCmd = &command{
 			if err := saveResults(resultsPath, res); err != nil {
 				return err
 			}
-			if err := reports.WriteTable(stdout, res); err != nil {
+			if err := printSummary(stdout, res); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "\nresults: %s  backend log: %s\n", resultsPath, logf.Name())
+			// The reports come after the results are safe; a failed plot does not lose them.
+			if err := reports.WriteAll(out, res); err != nil {
+				fmt.Fprintf(stderr, "cgibench: writing reports: %v\n", err)
+			}
+			fmt.Fprintf(stdout, "\nresults: %s  report: %s  backend log: %s\n",
+				resultsPath, filepath.Join(out, reports.FileHTML), logf.Name())
 			if runErr != nil {
 				return runErr
 			}
 			return checkCells(res)
 		}
 	},
+}
+
+// printSummary prints the table and the conclusions the data supports.
+func printSummary(w io.Writer, res *bench.Results) error {
+	if err := reports.WriteTable(w, res); err != nil {
+		return err
+	}
+	if cs := reports.Conclusions(res); len(cs) > 0 {
+		fmt.Fprintln(w)
+		for _, c := range cs {
+			fmt.Fprintln(w, "- "+c)
+		}
+	}
+	return nil
 }
 
 // checkCells fails the run when a cell could not be measured or a response did not match the

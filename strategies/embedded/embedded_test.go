@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	lua "github.com/yuin/gopher-lua"
+
 	"github.com/cgibench/cgibench/strategies"
 )
 
@@ -141,7 +143,7 @@ func TestSandbox(t *testing.T) {
 			"loadfile=no loadstring=no math.floor=yes module=no os.clock=yes os.date=yes os.execute=no " +
 			"os.exit=no os.getenv=no os.remove=no os.time=yes package=no pairs=yes print=yes require=yes " +
 			"setfenv=no string.format=yes table.concat=yes unpack=yes\n"},
-		{"metatable", "setmetatable_G=false getmetatable_string=false getmetatable_string_lib=false\n"},
+		{"metatable", "setmetatable_G=false getmetatable_string=false getmetatable_string_lib=false getmetatable_req=false getmetatable_M=false\n"},
 		{"require", "string=true self=true io=false\n"},
 	}
 	for _, tt := range tests {
@@ -176,6 +178,53 @@ func TestBudget(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "script timed out after 200ms; state discarded") {
 		t.Errorf("log: got %q; want a timeout line", logs.String())
+	}
+}
+
+// TestBudgetGoCall times out a script stuck inside a Go function, which the interpreter
+// cannot interrupt: the client still gets 504 on time, the slot gets a fresh state at once,
+// and the stuck state is closed when the call returns.
+func TestBudgetGoCall(t *testing.T) {
+	const timeout, sleep = 200 * time.Millisecond, 1500 * time.Millisecond
+	released := make(chan struct{})
+	extend := func(L *lua.LState, globals *lua.LTable) {
+		globals.RawSetString("go_sleep", L.NewFunction(func(L *lua.LState) int {
+			time.Sleep(time.Duration(float64(L.CheckNumber(1)) * float64(time.Second)))
+			select {
+			case released <- struct{}{}:
+			default:
+			}
+			return 0
+		}))
+	}
+	logs := &syncBuffer{}
+	h, err := buildHandler(context.Background(), strategies.Config{
+		Program: strategies.Program{Script: probe}, Workers: 1, Timeout: timeout, Log: logs}, extend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+
+	start := time.Now()
+	w := get(h, fmt.Sprintf("/app?gosleep&s=%g", sleep.Seconds()))
+	took := time.Since(start)
+	if w.Code != http.StatusGatewayTimeout || took > timeout+AbandonGrace+time.Second {
+		t.Errorf("?gosleep: got %d after %v; want 504 after about %v", w.Code, took, timeout+AbandonGrace)
+	}
+	// The pool has one slot, refilled while the old state still sleeps.
+	if w := get(h, "/app?echo"); w.Code != http.StatusOK {
+		t.Errorf("?echo while the abandoned state sleeps: got %d; want 200", w.Code)
+	}
+	if st := h.Stats(); st.Abandoned != 1 || st.Timeouts != 1 || st.StatesCreated != 2 {
+		t.Errorf("stats: got %+v; want 1 abandoned, 1 timeout, 2 states", st)
+	}
+	if !strings.Contains(logs.String(), "state abandoned, still running Go code") {
+		t.Errorf("log %q lacks the abandon line", logs.String())
+	}
+	select {
+	case <-released:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the abandoned call never returned")
 	}
 }
 

@@ -57,8 +57,10 @@ type Handler struct {
 
 	// noBudget runs requests without a context, for the benchmark that prices the budget.
 	noBudget bool
+	// extend, when set, adds globals to every state before the app loads (tests).
+	extend func(L *lua.LState, globals *lua.LTable)
 
-	requests, scriptErrors, timeouts, states atomic.Int64
+	requests, scriptErrors, timeouts, abandoned, states atomic.Int64
 }
 
 // Stats counts what a Handler has done.
@@ -70,6 +72,10 @@ type Stats struct {
 	ScriptErrors int64 `json:"script_errors"`
 	// Timeouts counts requests answered 504; each discarded its state.
 	Timeouts int64 `json:"timeouts"`
+	// Abandoned counts timed-out requests whose interpreter was inside a Go library call and
+	// could not stop: they were answered 504 on time, their slot refilled, and their state
+	// closed when the call returned.
+	Abandoned int64 `json:"abandoned"`
 	// StatesCreated counts interpreter states built, the initial pool included.
 	StatesCreated int64 `json:"states_created"`
 }
@@ -80,9 +86,15 @@ func (h *Handler) Stats() Stats {
 		Requests:      h.requests.Load(),
 		ScriptErrors:  h.scriptErrors.Load(),
 		Timeouts:      h.timeouts.Load(),
+		Abandoned:     h.abandoned.Load(),
 		StatesCreated: h.states.Load(),
 	}
 }
+
+// AbandonGrace is how long past the deadline a request waits for the interpreter to stop
+// before it answers 504 without it. gopher-lua stops at the next VM instruction, which takes
+// microseconds; only a long library call written in Go outlasts this.
+const AbandonGrace = 100 * time.Millisecond
 
 // DefaultWorkers is the pool size when Config.Workers is zero: GOMAXPROCS, the number of
 // states that can run Lua at the same time. A request that finds no free state waits for one.
@@ -91,6 +103,11 @@ func DefaultWorkers() int { return runtime.GOMAXPROCS(0) }
 // NewHandler compiles cfg.Program.Script once and builds a pool of cfg.Workers states from it.
 // It uses cfg.Program.Script, Timeout, Workers, MaxRequests and Log.
 func NewHandler(ctx context.Context, cfg strategies.Config) (*Handler, error) {
+	return buildHandler(ctx, cfg, nil)
+}
+
+// buildHandler is NewHandler with a hook that adds globals to every state (tests).
+func buildHandler(ctx context.Context, cfg strategies.Config, extend func(L *lua.LState, globals *lua.LTable)) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
@@ -114,6 +131,7 @@ func NewHandler(ctx context.Context, cfg strategies.Config) (*Handler, error) {
 		log:         log.New(cfg.Log, "", log.LstdFlags|log.Lmicroseconds),
 		slots:       make(chan *state, size),
 		size:        size,
+		extend:      extend,
 	}
 	for built := range size {
 		s, err := h.newState()
@@ -158,7 +176,7 @@ func (t trimmed) Error() string { return strings.TrimSpace(t.err.Error()) }
 func (t trimmed) Unwrap() error { return t.err }
 
 func (h *Handler) newState() (*state, error) {
-	s, err := newState(h.proto, h.module, h.timeout, h.log)
+	s, err := newState(h.proto, h.module, h.timeout, h.log, h.extend)
 	if err != nil {
 		return nil, fmt.Errorf("embedded: %s: %w", h.proto.SourceName, err)
 	}
@@ -205,6 +223,13 @@ func (h *Handler) release(s *state, discard bool) {
 		return
 	}
 	s.L.Close()
+	h.refill()
+}
+
+// refill puts a fresh state in a slot whose state was discarded. The build runs in the
+// background so that the request that caused it is answered first; if it fails the slot gets
+// nil, and the next request to take it tries again.
+func (h *Handler) refill() {
 	if h.closed.Load() {
 		h.slots <- nil
 		return
@@ -215,6 +240,18 @@ func (h *Handler) release(s *state, discard bool) {
 			h.log.Printf("%v (will retry on the next request)", err)
 		}
 		h.slots <- ns
+	}()
+}
+
+// abandon gives up on a state whose script overran the budget inside a Go function: its slot
+// is refilled now, and the state is closed once the call returns (a goroutine cannot be
+// stopped from outside).
+func (h *Handler) abandon(s *state, done <-chan runResult) {
+	h.abandoned.Add(1)
+	h.refill()
+	go func() {
+		<-done
+		s.L.Close()
 	}()
 }
 
@@ -273,10 +310,51 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	// The budget covers the script, not the wait for a state.
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	defer cancel()
 	out := outPool.Get().(*bytes.Buffer)
 	out.Reset()
+	req := &request{r: r, bodyLen: int64(len(body))}
+
+	// The script runs on its own goroutine so that this one can answer 504 on time even when
+	// the interpreter cannot stop: gopher-lua checks the context before each VM instruction,
+	// but not inside a library function written in Go (a string.gsub over a long string).
+	done := make(chan runResult, 1)
+	go func() {
+		// This goroutine is not net/http's: a panic here would end the server, not the request.
+		defer func() {
+			if p := recover(); p != nil {
+				done <- runResult{broken, fmt.Errorf("panic: %v", p)}
+			}
+		}()
+		res, err := h.run(ctx, s, req, body, out)
+		done <- runResult{res, err}
+	}()
+	var rr runResult
+	select {
+	case rr = <-done:
+	case <-ctx.Done():
+		grace := time.NewTimer(AbandonGrace)
+		select {
+		case rr = <-done:
+			grace.Stop()
+		case <-grace.C:
+			// The state and out stay with the goroutine, which closes the state when the call
+			// finally returns; the slot gets a fresh state now.
+			h.abandon(s, done)
+			if r.Context().Err() != nil {
+				h.log.Printf("embedded: %s: client went away; state abandoned, still running Go code", h.proto.SourceName)
+				return
+			}
+			h.timeouts.Add(1)
+			h.log.Printf("embedded: %s: %v after %v; state abandoned, still running Go code", h.proto.SourceName, ErrTimeout, h.timeout)
+			http.Error(w, "504 Gateway Timeout: the script did not finish in time", http.StatusGatewayTimeout)
+			return
+		}
+	}
 	defer outPool.Put(out)
-	res, err := h.run(r.Context(), s, &request{r: r, bodyLen: int64(len(body))}, body, out)
+	res, err := rr.res, rr.err
 	// The state goes back before the response is written: the client may be slow.
 	h.release(s, res == interrupted || res == broken)
 
@@ -362,8 +440,13 @@ const (
 	broken                     // a Go panic inside the interpreter: discard the state
 )
 
-// run calls handle(req) on s and renders its result into out as CGI output.
-func (h *Handler) run(parent context.Context, s *state, req *request, body string, out *bytes.Buffer) (outcome, error) {
+type runResult struct {
+	res outcome
+	err error
+}
+
+// run calls handle(req) on s, bounded by ctx, and renders its result into out as CGI output.
+func (h *Handler) run(ctx context.Context, s *state, req *request, body string, out *bytes.Buffer) (outcome, error) {
 	L := s.L
 	r := req.r
 	t := L.CreateTable(0, 6)
@@ -380,18 +463,14 @@ func (h *Handler) run(parent context.Context, s *state, req *request, body strin
 		s.resetLayers()
 	}()
 
-	var ctx context.Context
 	if !h.noBudget {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(parent, h.timeout)
-		defer cancel()
 		L.SetContext(ctx)
 		defer L.RemoveContext()
 	}
 	L.Push(s.handle)
 	L.Push(t)
 	err := L.PCall(1, 1, nil)
-	if ctx != nil && ctx.Err() != nil {
+	if ctx.Err() != nil {
 		// Even a script that caught the error and returned was cut short somewhere.
 		if err == nil {
 			L.Pop(1)

@@ -87,7 +87,8 @@ var baseFunctions = []string{
 
 // newState builds a sandboxed interpreter, runs the app's chunk in it (bounded by timeout) and
 // freezes the module table it returns.
-func newState(proto *lua.FunctionProto, module string, timeout time.Duration, logger *log.Logger) (s *state, err error) {
+func newState(proto *lua.FunctionProto, module string, timeout time.Duration, logger *log.Logger,
+	extend func(L *lua.LState, globals *lua.LTable)) (s *state, err error) {
 	L := lua.NewState(lua.Options{SkipOpenLibs: true})
 	defer func() {
 		if err != nil {
@@ -135,6 +136,9 @@ func newState(proto *lua.FunctionProto, module string, timeout time.Duration, lo
 	strMT.RawSetString("__metatable", lua.LFalse)
 	L.SetMetatable(lua.LString(""), strMT)
 
+	if extend != nil {
+		extend(L, globals)
+	}
 	env := s.newLayer("_G", globals)
 	globals.RawSetString("_G", env.proxy)
 	globals.RawSetString("require", L.NewClosure(s.require, loaded))
@@ -145,6 +149,7 @@ func newState(proto *lua.FunctionProto, module string, timeout time.Duration, lo
 
 	s.reqMT = L.NewTable()
 	s.reqMT.RawSetString("__index", L.NewFunction(s.requestIndex))
+	s.reqMT.RawSetString("__metatable", lua.LFalse) // shared by every request: not theirs to change
 
 	// Run the chunk once: this is where the module's functions are created.
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)

@@ -608,8 +608,17 @@ func (c *conn) getValues(ctx context.Context, names []string) (map[string]string
 	if n > maxContentLen {
 		return nil, fmt.Errorf("fastcgi: GET_VALUES: %d bytes of names exceed one record (%d)", n, maxContentLen)
 	}
-	appendHeader(b[:0], typeGetValues, nullRequestID, n)
-	b = append(b, zeros[:padding(n)]...)
+	// libfcgi (fcgiapp.c, FillBuffProc) reads the socket again before it notices that a
+	// management record has ended, so a GET_VALUES whose content ends exactly where the bytes
+	// received end would wait for more: 8 bytes of padding when the content is already aligned
+	// keep the record's end inside the same read. Any padding length is valid.
+	pad := padding(n)
+	if pad == 0 {
+		pad = 8
+	}
+	b = append(b, zeros[:pad]...)
+	b[0], b[1], b[2], b[3] = version1, typeGetValues, 0, nullRequestID
+	b[4], b[5], b[6], b[7] = byte(n>>8), byte(n), byte(pad), 0
 	c.wbuf = b
 
 	stop := context.AfterFunc(ctx, func() { c.nc.Close() })

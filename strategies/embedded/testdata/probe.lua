@@ -66,7 +66,8 @@ end
 function actions.metatable(req)
   local ok = pcall(setmetatable, _G, {})
   return reply("setmetatable_G=" .. tostring(ok) .. " getmetatable_string=" .. tostring(getmetatable("")) ..
-    " getmetatable_string_lib=" .. tostring(getmetatable(string)))
+    " getmetatable_string_lib=" .. tostring(getmetatable(string)) .. " getmetatable_req=" .. tostring(getmetatable(req)) ..
+    " getmetatable_M=" .. tostring(getmetatable(M)))
 end
 
 function actions.require(req)
@@ -84,6 +85,12 @@ function actions.pcallloop(req)
   while true do
     pcall(function() while true do end end)
   end
+end
+
+-- go_sleep exists only in the test that installs it: a Go function the budget cannot stop.
+function actions.gosleep(req)
+  go_sleep(tonumber(req.query:match("s=([%d.]+)")) or 1)
+  return reply("slept")
 end
 
 function actions.recurse(req)

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func runCLI(args ...string) (stdout, stderr string, code int) {
+	var out, errb bytes.Buffer
+	err := run(context.Background(), &out, &errb, args)
+	code = exitCode(&errb, err)
+	return out.String(), errb.String(), code
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"run", "--bogus"}, "unknown flag: --bogus"},
+		{[]string{"run", "--concurrency", "x"}, `invalid argument "x" for "--concurrency`},
+		{[]string{"run", "--concurrency", "0"}, "--concurrency 0: give 1 or more"},
+		{[]string{"run", "--strategies", "cgi,mod_perl"}, `unknown strategy "mod_perl"`},
+		{[]string{"run", "--workloads", "put"}, `unknown workload "put"`},
+		{[]string{"run", "--duration", "-1s"}, "--duration -1s is negative"},
+		{[]string{"load"}, "usage: cgibench load URL"},
+		{[]string{"load", "http://10.1.2.3/app"}, "loopback"},
+		{[]string{"load", "http://127.0.0.1:1/app", "--workload", "put"}, "--workload"},
+		{[]string{"serve", "--listen", "0.0.0.0:8080"}, "--allow-remote"},
+		{[]string{"serve", "--strategy", "nope"}, `unknown strategy "nope"`},
+		{[]string{"programs", "--mode", "soap"}, `--mode "soap"`},
+	}
+	for _, tt := range tests {
+		stdout, stderr, code := runCLI(tt.args...)
+		if code != exitUsage {
+			t.Errorf("%v: exit %d; want %d (stderr %q)", tt.args, code, exitUsage, stderr)
+		}
+		if !strings.Contains(stderr, tt.want) {
+			t.Errorf("%v: stderr %q; want it to contain %q", tt.args, stderr, tt.want)
+		}
+		if strings.Count(strings.TrimSpace(stderr), "\n") > 1 {
+			t.Errorf("%v: stderr has %d lines; want a short error:\n%s", tt.args, strings.Count(stderr, "\n"), stderr)
+		}
+		if stdout != "" {
+			t.Errorf("%v: stdout %q; want nothing", tt.args, stdout)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	stdout, _, code := runCLI("--help")
+	if code != 0 {
+		t.Fatalf("--help: exit %d", code)
+	}
+	for _, c := range commands {
+		if !strings.Contains(stdout, "  "+c.name+" ") {
+			t.Errorf("--help lacks command %s:\n%s", c.name, stdout)
+		}
+		out, _, code := runCLI(c.name, "--help")
+		if code != 0 || !strings.Contains(out, "Example:") || !strings.Contains(out, "Usage: cgibench "+c.name) {
+			t.Errorf("%s --help: exit %d, output lacks usage or example:\n%s", c.name, code, out)
+		}
+	}
+	out, _, _ := runCLI("run", "--help")
+	for _, flag := range []string{"--strategies", "--programs", "--workloads", "--concurrency", "--duration", "--out"} {
+		if !strings.Contains(out, flag) {
+			t.Errorf("run --help lacks %s", flag)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, _, code := runCLI("version")
+	if code != 0 || !strings.HasPrefix(out, "cgibench ") {
+		t.Errorf("version: exit %d, %q", code, out)
+	}
+}

@@ -1,0 +1,119 @@
+package fastcgi
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cgibench/cgibench/strategies"
+)
+
+// Strategy serves a program through a pool of persistent FastCGI workers, or through an
+// already-running FastCGI server when Config.FastCGIAddr is set.
+type Strategy struct{}
+
+var _ strategies.Strategy = Strategy{}
+
+// Name implements strategies.Strategy.
+func (Strategy) Name() string { return "fastcgi" }
+
+// connectTimeout bounds the check that an external server accepts.
+const connectTimeout = 5 * time.Second
+
+// Start implements strategies.Strategy. Without FastCGIAddr it starts cfg.Workers workers of
+// cfg.Program on unix sockets and returns once all of them accept; cfg.MaxRequests recycles
+// them. With FastCGIAddr it checks that the server accepts and opens at most cfg.Workers
+// connections to it (so set Workers to at most the server's process count).
+func (Strategy) Start(ctx context.Context, cfg strategies.Config) (strategies.Backend, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("fastcgi: %w", err)
+	}
+	cfg = cfg.Resolve()
+	logger := log.New(cfg.Log, "", log.LstdFlags|log.Lmicroseconds)
+	workers := cfg.Workers
+	if workers == 0 {
+		workers = runtime.NumCPU()
+	}
+
+	if cfg.FastCGIAddr != "" {
+		network, address, err := ParseAddr(cfg.FastCGIAddr)
+		if err != nil {
+			return nil, err
+		}
+		pid, err := checkServer(ctx, network, address)
+		if err != nil {
+			return nil, fmt.Errorf("fastcgi: nothing accepts on %s (%v): start the FastCGI server (e.g. php-fpm) first", cfg.FastCGIAddr, err)
+		}
+		client := &Client{Network: network, Address: address, MaxConns: workers, Logger: logger}
+		h := &Handler{Doer: client, Program: cfg.Program, Timeout: cfg.Timeout, Logger: logger}
+		var pids func() []int
+		if pid > 0 {
+			pids = func() []int { return []int{pid} }
+		}
+		return strategies.ServeHandler(cfg, h, pids, client.Close)
+	}
+
+	pool, err := StartPool(ctx, PoolConfig{
+		Program:     cfg.Program,
+		Workers:     workers,
+		MaxRequests: cfg.MaxRequests,
+		Logger:      logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{Doer: pool, Program: cfg.Program, Timeout: cfg.Timeout, Logger: logger}
+	b, err := strategies.ServeHandler(cfg, h, pool.PIDs, pool.Close)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// ParseAddr splits a FastCGI server address, "unix:/path.sock" or "tcp:host:port", into the
+// network and address net.Dial takes.
+func ParseAddr(s string) (network, address string, err error) {
+	scheme, rest, _ := strings.Cut(s, ":")
+	switch scheme {
+	case "unix":
+		if rest != "" {
+			return "unix", rest, nil
+		}
+	case "tcp":
+		host, port, err := net.SplitHostPort(rest)
+		if n, perr := strconv.Atoi(port); err == nil && host != "" && perr == nil && n > 0 && n < 65536 {
+			return "tcp", rest, nil
+		}
+	}
+	return "", "", fmt.Errorf("fastcgi: FastCGI address %q: write unix:/path/to.sock or tcp:127.0.0.1:9000", s)
+}
+
+// checkServer connects once to see that something accepts; for a unix socket it also learns
+// the pid of the process that listens (SO_PEERCRED), so that its resources can be accounted.
+func checkServer(ctx context.Context, network, address string) (pid int, err error) {
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, network, address)
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
+	if uc, ok := nc.(*net.UnixConn); ok {
+		if rc, err := uc.SyscallConn(); err == nil {
+			rc.Control(func(fd uintptr) {
+				if cred, err := syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED); err == nil {
+					pid = int(cred.Pid)
+				}
+			})
+		}
+	}
+	return pid, nil
+}

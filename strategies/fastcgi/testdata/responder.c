@@ -1,0 +1,85 @@
+/*
+ * responder.c: a small libfcgi responder for the tests of package fastcgi. It accepts on the
+ * listening socket on fd 0, like every worker of a FastCGI process manager, and answers by
+ * QUERY_STRING:
+ *
+ *   (anything else)  the request as the test sees it: pid, method, query, path info, script
+ *                    filename, the count and checksum of the body
+ *   stderr           the same, after two lines on FCGI_STDERR (the second in two writes)
+ *   hang             a header and "pid=N", flushed, then sleeps 60 s
+ *   big=N            N bytes of a known pattern
+ *   redirect         a local redirect to /app/target (whose answer is "target")
+ *   exit             exits without answering
+ *
+ * Built by the tests with: cc -O2 -o responder responder.c -lfcgi
+ */
+#include <fcgiapp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *param(FCGX_Request *r, const char *name)
+{
+	const char *v = FCGX_GetParam(name, r->envp);
+	return v ? v : "";
+}
+
+int main(void)
+{
+	FCGX_Request r;
+	if (FCGX_Init() != 0 || FCGX_InitRequest(&r, 0, 0) != 0)
+		return 1;
+	while (FCGX_Accept_r(&r) >= 0) {
+		const char *q = param(&r, "QUERY_STRING");
+		if (strcmp(param(&r, "PATH_INFO"), "/target") == 0) {
+			FCGX_FPrintF(r.out, "Content-Type: text/plain\r\n\r\ntarget method=%s\n", param(&r, "REQUEST_METHOD"));
+			continue;
+		}
+		if (strcmp(q, "exit") == 0)
+			exit(3);
+		if (strcmp(q, "redirect") == 0) {
+			FCGX_FPrintF(r.out, "Location: /app/target\r\n\r\n");
+			continue;
+		}
+		if (strcmp(q, "hang") == 0) {
+			FCGX_FPrintF(r.out, "Content-Type: text/plain\r\n\r\npid=%d\n", (int)getpid());
+			FCGX_FFlush(r.out);
+			sleep(60);
+			continue;
+		}
+		if (strncmp(q, "big=", 4) == 0) {
+			long n = atol(q + 4);
+			char chunk[4096];
+			for (int i = 0; i < (int)sizeof chunk; i++)
+				chunk[i] = 'a' + i % 26;
+			FCGX_FPrintF(r.out, "Content-Type: application/octet-stream\r\n\r\n");
+			for (long off = 0; off < n; off += sizeof chunk) {
+				long k = n - off < (long)sizeof chunk ? n - off : (long)sizeof chunk;
+				FCGX_PutStr(chunk, (int)k, r.out);
+			}
+			continue;
+		}
+		if (strcmp(q, "stderr") == 0) {
+			FCGX_FPrintF(r.err, "first problem\nsecond ");
+			FCGX_FFlush(r.err);
+			FCGX_FPrintF(r.err, "problem\n");
+		}
+		long length = atol(param(&r, "CONTENT_LENGTH")), got = 0;
+		unsigned long sum = 0;
+		char buf[8192];
+		while (got < length) {
+			int n = FCGX_GetStr(buf, sizeof buf, r.in);
+			if (n <= 0)
+				break;
+			for (int i = 0; i < n; i++)
+				sum = (sum * 31 + (unsigned char)buf[i]) & 0xffffffffUL;
+			got += n;
+		}
+		FCGX_FPrintF(r.out, "Content-Type: text/plain\r\nX-Responder: libfcgi\r\n\r\n");
+		FCGX_FPrintF(r.out, "pid=%d\nmethod=%s\nquery=%s\npath_info=%s\nscript_filename=%s\nredirect_status=%s\nbody=%ld:%08lx\n",
+			(int)getpid(), param(&r, "REQUEST_METHOD"), q, param(&r, "PATH_INFO"),
+			param(&r, "SCRIPT_FILENAME"), param(&r, "REDIRECT_STATUS"), got, sum);
+	}
+	return 0;
+}
