@@ -12,6 +12,7 @@ import (
 	"github.com/cgibench/cgibench/scripts"
 	"github.com/cgibench/cgibench/strategies"
 	"github.com/cgibench/cgibench/strategies/cgi"
+	"github.com/cgibench/cgibench/strategies/embedded"
 	"github.com/cgibench/cgibench/strategies/inprocess"
 )
 
@@ -23,6 +24,7 @@ type strategyEntry struct {
 
 var registry = []strategyEntry{
 	{cgi.Strategy{}, scripts.CGI},
+	{embedded.Strategy{}, scripts.Embedded},
 	{inprocess.Strategy{}, ""},
 }
 

@@ -613,9 +613,11 @@ func (c *Catalog) buildGo(ctx context.Context, label, root, pkg string) (string,
 		cmd := exec.CommandContext(ctx, goCmd.run, "build", "-trimpath", "-buildvcs=false", "-o", out, pkg)
 		cmd.Dir = root
 		// The build must not depend on the caller's Go settings, nor reach the network for a
-		// toolchain: a module with no dependencies, no cgo, no workspace.
+		// toolchain: a module with no dependencies, no cgo, no workspace. An empty GOFLAGS
+		// would still let a `go env -w GOFLAGS=...` setting through: GOENV=off drops that file.
 		cmd.Env = append(withoutEnv(os.Environ(), "GOFLAGS", "GOWORK", "CGO_ENABLED", "GOTOOLCHAIN",
-			"GOOS", "GOARCH"), "GOFLAGS=", "GOWORK=off", "CGO_ENABLED=0", "GOTOOLCHAIN=local")
+			"GOOS", "GOARCH", "GOENV"),
+			"GOFLAGS=", "GOENV=off", "GOWORK=off", "CGO_ENABLED=0", "GOTOOLCHAIN=local")
 		return cmd
 	}, nil)
 }

@@ -394,3 +394,92 @@ func lineDiff(want, got []byte) string {
 	fmt.Fprintf(&b, "(%d bytes wanted, %d got; first difference at line %d)", len(want), len(got), first+1)
 	return b.String()
 }
+
+// randomCase builds a request from fragments chosen to hit the contract's edge cases in
+// random combinations: escapes cut short, repeated separators, blanks around cookies,
+// multipart bodies with misplaced delimiters and odd Content-Disposition headers. With
+// getOnly it makes GET requests without a body (the sh app's share).
+func randomCase(rng *rand.Rand, getOnly bool) conformanceCase {
+	pick := func(fragments []string, max int) string {
+		var b strings.Builder
+		for n := rng.IntN(max + 1); n > 0; n-- {
+			b.WriteString(fragments[rng.IntN(len(fragments))])
+		}
+		return b.String()
+	}
+	form := []string{"%", "+", "=", "&", "&", "a", "B", "z", "0", "9", "4", "f", "F", "g", "%4", "%41",
+		"%c3%a9", "%FF", "%00", "%2B", "%3D", "%26", "status", "work", "status=404", "work=12",
+		"status=2", "\xff", "é", " ", "~", "-", ".", "_", "*", "/", "?", ";", "\t"}
+	cookie := []string{";", ";", " ", "\t", "=", "a", "b", "visits", "visits=3", "visits=0012",
+		"visits=1234567890", "%41", "+", "é", "\xfe", "x=y", "\"q\"", ","}
+	part := []string{"--XyZ", "\r\n", "\r\n", "--XyZ\r\n", "\r\n--XyZ\r\n", "\r\n--XyZ--",
+		"Content-Disposition: form-data; name=\"f\"\r\n\r\n",
+		"content-disposition:form-data;name=g;filename=\"a b\"\r\n\r\n",
+		"Content-Disposition: form-data; filename=\"\"; name=h\r\n\r\n",
+		"Content-Disposition: attachment; name=x\r\n\r\n", "X-Other: 1\r\n",
+		" Content-Disposition : FORM-DATA ; NAME = \"k\" ; name=z\r\n\r\n",
+		"Content-Disposition: form-data; name=\"q\r\n\r\n", "data", "\x00\xff", "--", "\r\n--XyZ-",
+		"é", "=", ";", "\""}
+	ctypes := []string{"application/x-www-form-urlencoded", " APPLICATION/x-www-form-urlencoded ;charset=x",
+		"text/plain", "multipart/form-data; boundary=XyZ", `multipart/form-data; boundary="XyZ"`,
+		"multipart/form-data;BOUNDARY = XyZ ; x=1", `multipart/form-data; boundary="XyZ`,
+		"multipart/form-data; boundary=", `multipart/form-data; a="b;c"; boundary=XyZ`,
+		"multipart/form-data; boundary=XyZ; boundary=other", "Multipart/Form-Data ; foo ; boundary=XyZ"}
+
+	var c conformanceCase
+	c.req.Method = "GET"
+	if !getOnly {
+		c.req.Method = []string{"GET", "POST", "POST", "HEAD", "PUT"}[rng.IntN(5)]
+	}
+	c.req.QueryString = pick(form, 25)
+	c.req.Cookie = pick(cookie, 15)
+	if getOnly {
+		return c
+	}
+	c.req.ContentType = ctypes[rng.IntN(len(ctypes))]
+	if strings.Contains(strings.ToLower(c.req.ContentType), "multipart") {
+		c.req.Body = []byte(pick(part, 30))
+	} else {
+		c.req.Body = []byte(pick(form, 25))
+	}
+	if rng.IntN(4) == 0 {
+		c.trailing = []byte("&trailing=1")
+	}
+	return c
+}
+
+// TestConformanceRandom runs every CGI program on seeded random requests (15 each, or
+// $CGIBENCH_RANDOM_CASES) and compares with refapp like TestConformanceCGI.
+func TestConformanceRandom(t *testing.T) {
+	n := 15
+	if s := os.Getenv("CGIBENCH_RANDOM_CASES"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			t.Fatalf("CGIBENCH_RANDOM_CASES=%q: %v", s, err)
+		}
+	}
+	for _, name := range Names(CGI) {
+		t.Run(name, func(t *testing.T) {
+			p := resolveOrSkip(t, name, CGI)
+			t.Parallel()
+			rng := rand.New(rand.NewPCG(uint64(len(name)), 1))
+			for i := 0; i < n; i++ {
+				c := randomCase(rng, !SupportsWorkload(name, "urlencoded"))
+				want := refapp.Handle(c.req)
+				got := runCGI(t, p, c)
+				if name == "php" {
+					if !t.Run(strconv.Itoa(i), func(t *testing.T) {
+						compareRewritten(t, &want, got, c.req.Method == "HEAD")
+					}) {
+						t.Logf("request %d: %+q", i, c.req)
+					}
+					continue
+				}
+				if wantOut := want.CGI(); !bytes.Equal(got, wantOut) {
+					t.Errorf("request %d %+q: stdout differs from refapp (- want, + got):\n%s", i, c.req,
+						lineDiff(wantOut, got))
+				}
+			}
+		})
+	}
+}

@@ -332,9 +332,11 @@ func TestFastCGI(t *testing.T) {
 			conn := dialFCGI(t, sock)
 			for i, c := range cases {
 				stdin := append(append([]byte(nil), c.req.Body...), c.trailing...)
-				if name == "go" {
-					// refapp.Handler reads the body to its end, and net/http/fcgi does not stop
-					// it at CONTENT_LENGTH; servers never send more, so neither does this test.
+				if name == "go" || name == "php" {
+					// Web servers never send more than CONTENT_LENGTH on FCGI_STDIN, and these
+					// two rely on it: refapp.Handler reads the body to its end (net/http/fcgi
+					// does not stop it at CONTENT_LENGTH), and php-cgi leaves the unread
+					// records on a kept connection and then fails on them.
 					stdin = c.req.Body
 				}
 				res, err := conn.request(uint16(i+1), true, fastCGIParams(p, c), stdin, false)

@@ -9,7 +9,9 @@ use warnings;
 use FCGI;
 
 BEGIN {
+    # A relative path for require would be searched in @INC, not here: make it explicit.
     my $dir = __FILE__ =~ m{\A(.*)/} ? $1 : '.';
+    $dir = "./$dir" unless substr($dir, 0, 1) eq "/";
     require "$dir/app.pl";
 }
 

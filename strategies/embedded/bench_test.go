@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -10,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cgibench/cgibench/scripts"
 	"github.com/cgibench/cgibench/scripts/go/refapp"
 	"github.com/cgibench/cgibench/strategies"
+	"github.com/cgibench/cgibench/strategies/cgi"
 	"github.com/cgibench/cgibench/strategies/inprocess"
 )
 
@@ -76,10 +79,11 @@ func BenchmarkHandler(b *testing.B) {
 }
 
 // TestThroughput logs requests per second with 8 concurrent net/http clients for about 3 s,
-// against the embedded strategy and, for scale, the in-process Go handler.
+// against the embedded strategy and, for scale, the in-process Go handler and the same app.lua
+// run as CGI under the system Lua.
 func TestThroughput(t *testing.T) {
 	if testing.Short() {
-		t.Skip("skipping the 6 s throughput run in -short mode")
+		t.Skip("skipping the 9 s throughput run in -short mode")
 	}
 	if raceEnabled {
 		t.Log("the race detector is on: figures are for the record only")
@@ -96,9 +100,22 @@ func TestThroughput(t *testing.T) {
 		{"inprocess", func() (strategies.Backend, error) {
 			return inprocess.Strategy{}.Start(context.Background(), strategies.Config{})
 		}},
+		// The same app.lua as a CGI program under the system Lua: what embedding saves.
+		{"cgi-lua", func() (strategies.Backend, error) {
+			prog, err := (&scripts.Catalog{CacheDir: t.TempDir()}).Resolve(context.Background(), "lua", scripts.CGI)
+			if err != nil {
+				return nil, err
+			}
+			return cgi.Strategy{}.Start(context.Background(), strategies.Config{Program: prog})
+		}},
 	}
 	for _, s := range starts {
 		b, err := s.start()
+		var un *scripts.UnavailableError
+		if errors.As(err, &un) {
+			t.Logf("%-9s skipped: %v", s.name, err)
+			continue
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -34,7 +34,8 @@ var (
 	ErrNoScript = errors.New("no Lua script: set Program.Script to the app's .lua file (cgibench: --program lua)")
 	// ErrNoModule is wrapped when the script does not return a table with a handle function.
 	ErrNoModule = errors.New("the script must return a module table with a handle function (local M = {} function M.handle(req) ... end return M)")
-	// ErrTimeout is logged when a script overran Config.Timeout; its state was discarded.
+	// ErrTimeout is logged when a script overran Config.Timeout; its state was discarded (or,
+	// stuck in a Go call, abandoned).
 	ErrTimeout = errors.New("script timed out")
 	// ErrBadResult is wrapped when handle returned something that is not a response table.
 	ErrBadResult = errors.New("handle returned a malformed response")
@@ -55,7 +56,8 @@ type Handler struct {
 	size   int
 	closed atomic.Bool
 
-	// noBudget runs requests without a context, for the benchmark that prices the budget.
+	// noBudget leaves the context off the LState (the deadline still answers 504), for the
+	// benchmark that prices gopher-lua's check of it before every instruction.
 	noBudget bool
 	// extend, when set, adds globals to every state before the app loads (tests).
 	extend func(L *lua.LState, globals *lua.LTable)

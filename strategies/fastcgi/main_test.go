@@ -49,6 +49,17 @@ func serveWorker() {
 func workerHandler(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/app/hang":
+		os.WriteFile(r.URL.Query().Get("pidfile"), []byte(strconv.Itoa(os.Getpid())), 0o644)
+		time.Sleep(60 * time.Second)
+		return
+	case "/app/spawn":
+		// A grandchild in the worker's process group, which must not outlive the pool.
+		cmd := exec.Command("/bin/sleep", "60")
+		cmd.Start()
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintf(w, "child=%d\n", cmd.Process.Pid)
+		return
+	case "/app/stream":
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintf(w, "pid=%d\n", os.Getpid())
 		w.(http.Flusher).Flush()
@@ -133,6 +144,10 @@ func libfcgiResponder(t testing.TB) strategies.Program {
 		t.Skipf("libfcgi responder unavailable: %v", buildErr)
 	}
 	return strategies.Program{Name: "libfcgi-test", Path: filepath.Join(buildDir, "responder")}
+}
+
+func programWithEnv(path string, args []string, env ...string) strategies.Program {
+	return strategies.Program{Name: filepath.Base(path), Path: path, Args: args, Env: env}
 }
 
 // syncBuffer is a log destination tests can read while the pool writes.

@@ -135,8 +135,9 @@ type worker struct {
 	dead    atomic.Bool
 
 	// Owned by whoever holds the worker: the queue, a request, or the supervisor.
-	conn   *conn
-	served int
+	conn *conn
+	// served counts the requests sent to it; the supervisor reads it when the worker ends.
+	served atomic.Int64
 
 	releaseFn func(*conn, outcome)
 	logStderr func([]byte)
@@ -248,7 +249,7 @@ func (p *Pool) Do(ctx context.Context, req Request) (*Response, error) {
 			w.closeConn()
 			continue
 		}
-		w.served++
+		w.served.Add(1)
 		cn, err := w.connect(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -402,7 +403,10 @@ func (p *Pool) supervise(slot int, ready chan<- error) {
 			backoff = 0
 		default:
 			p.restarts.Add(1)
-			if time.Since(w.started) < healthyLife {
+			// Only a worker that died young without serving anything looks like a crash loop;
+			// one that exits on its own after a number of requests (php-cgi does, after
+			// PHP_FCGI_MAX_REQUESTS) is replaced at once.
+			if time.Since(w.started) < healthyLife && w.served.Load() == 0 {
 				backoff = nextBackoff(backoff)
 			} else {
 				backoff = 0
@@ -434,7 +438,7 @@ func (p *Pool) watch(w *worker) end {
 		default:
 		}
 		if why == endDied {
-			p.log.Printf("fastcgi: worker %d pid %d %s; restarting it", w.slot, w.pid, w.exitText())
+			p.log.Printf("fastcgi: worker %d pid %d ended (%s); restarting it", w.slot, w.pid, w.exitText())
 		}
 		// Whatever it started in its process group goes with it.
 		syscall.Kill(-w.pid, syscall.SIGKILL)
@@ -442,10 +446,11 @@ func (p *Pool) watch(w *worker) end {
 	case why := <-w.retire:
 		// The request path handed the worker over: it is in no queue and has no connection.
 		w.dead.Store(true)
-		if why == endReplaced {
-			p.log.Printf("fastcgi: worker %d pid %d: a request was abandoned on it (timeout, client gone or broken response); replacing it", w.slot, w.pid)
-		}
 		p.stop(w)
+		if why == endReplaced {
+			// "signal: terminated" if we stopped it; anything else if it ended on its own.
+			p.log.Printf("fastcgi: worker %d pid %d: a request was abandoned on it (timeout, client gone, broken response, or it died); replaced it (%s)", w.slot, w.pid, w.exitText())
+		}
 		return why
 	case <-p.closing:
 		w.dead.Store(true)
@@ -612,9 +617,21 @@ func (p *Pool) waitReady(w *worker) error {
 			return nil
 		}
 	}
+	// A refused or broken connection usually means the process is exiting: give it a moment,
+	// since its exit status says more than the socket error.
+	grace := time.NewTimer(time.Second)
+	defer grace.Stop()
+	if ctx.Err() != nil {
+		grace.Reset(0)
+	}
+	select {
+	case <-grace.C:
+	case <-w.exited:
+	case <-p.closing:
+	}
 	select {
 	case <-w.exited:
-		return fmt.Errorf("fastcgi: worker %d (pid %d, %s) %s before answering FCGI_GET_VALUES: is it a FastCGI program? (its output is in the log)", w.slot, w.pid, p.cfg.Program.Path, w.exitText())
+		return fmt.Errorf("fastcgi: worker %d (pid %d, %s) ended (%s) before answering FCGI_GET_VALUES: is it a FastCGI program? (its output is in the log)", w.slot, w.pid, p.cfg.Program.Path, w.exitText())
 	case <-p.closing:
 		return ErrClosed
 	default:
@@ -669,7 +686,7 @@ func (w *worker) release(cn *conn, out outcome) {
 	switch {
 	case out == abandoned:
 		w.retireAs(endReplaced)
-	case w.p.cfg.MaxRequests > 0 && w.served >= w.p.cfg.MaxRequests:
+	case w.p.cfg.MaxRequests > 0 && w.served.Load() >= int64(w.p.cfg.MaxRequests):
 		w.closeConn()
 		w.retireAs(endRecycled)
 	default:

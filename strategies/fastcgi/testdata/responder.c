@@ -6,15 +6,16 @@
  *   (anything else)  the request as the test sees it: pid, method, query, path info, script
  *                    filename, the count and checksum of the body
  *   stderr           the same, after two lines on FCGI_STDERR (the second in two writes)
- *   hang             a header and "pid=N", flushed, then sleeps 60 s
+ *   hang=PATH        writes its pid to PATH, then sleeps 60 s without answering
+ *   stream           a header, "pid=N" and 16 KiB, flushed, then sleeps 60 s
  *   big=N            N bytes of a known pattern
  *   redirect         a local redirect to /app/target (whose answer is "target")
  *   exit             exits without answering
  *
  * Built by the tests with: cc -O2 -o responder responder.c -lfcgi
  */
-#include <fcgiapp.h>
 #include <stdio.h>
+#include <fcgiapp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,8 +43,23 @@ int main(void)
 			FCGX_FPrintF(r.out, "Location: /app/target\r\n\r\n");
 			continue;
 		}
-		if (strcmp(q, "hang") == 0) {
+		if (strncmp(q, "hang=", 5) == 0) {
+			FILE *f = fopen(q + 5, "w");
+			if (f) {
+				fprintf(f, "%d", (int)getpid());
+				fclose(f);
+			}
+			sleep(60);
+			continue;
+		}
+		if (strcmp(q, "stream") == 0) {
+			/* More than the HTTP server buffers, so that the client sees the start. */
 			FCGX_FPrintF(r.out, "Content-Type: text/plain\r\n\r\npid=%d\n", (int)getpid());
+			char line[1024];
+			memset(line, '.', sizeof line - 1);
+			line[sizeof line - 1] = '\n';
+			for (int i = 0; i < 16; i++)
+				FCGX_PutStr(line, sizeof line, r.out);
 			FCGX_FFlush(r.out);
 			sleep(60);
 			continue;

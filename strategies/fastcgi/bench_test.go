@@ -1,0 +1,126 @@
+package fastcgi
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"path/filepath"
+	"testing"
+)
+
+// startFastResponder is an in-test FastCGI responder that answers every request with the same
+// small document and allocates nothing per request, so that a benchmark measures the client.
+func startFastResponder(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("unix", filepath.Join(tb.TempDir(), "fast.sock"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	answer := append(stdout("Content-Type: text/plain\r\n\r\nhello, world\n"), emptyStdout...)
+	answer = append(answer, endRequest(0, statusRequestComplete)...)
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer nc.Close()
+				br := bufio.NewReaderSize(nc, 16<<10)
+				buf := make([]byte, maxContentLen+256)
+				for {
+					hb, err := br.Peek(headerLen)
+					if err != nil {
+						return
+					}
+					h := parseHeader(hb)
+					br.Discard(headerLen)
+					if _, err := io.ReadFull(br, buf[:int(h.ContentLength)+int(h.PaddingLength)]); err != nil {
+						return
+					}
+					if h.Type == typeStdin && h.ContentLength == 0 {
+						if _, err := nc.Write(answer); err != nil {
+							return
+						}
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// typicalParams is what MetaVariables gives for a plain GET from a load generator.
+var typicalParams = []string{
+	"GATEWAY_INTERFACE=CGI/1.1", "SERVER_SOFTWARE=cgibench", "SERVER_PROTOCOL=HTTP/1.1",
+	"REQUEST_METHOD=GET", "SCRIPT_NAME=/app", "QUERY_STRING=a=1&b=two&c=3",
+	"REQUEST_URI=/app?a=1&b=two&c=3", "SERVER_NAME=127.0.0.1", "SERVER_PORT=41234",
+	"REMOTE_ADDR=127.0.0.1", "REMOTE_PORT=50000", "HTTP_HOST=127.0.0.1:41234",
+	"HTTP_USER_AGENT=cgibench-loadgen", "HTTP_ACCEPT=*/*", "HTTP_COOKIE=visits=3",
+	"SCRIPT_FILENAME=/usr/lib/cgibench/app",
+}
+
+func clientRoundTrip(tb testing.TB, c *Client, ctx context.Context) {
+	resp, err := c.Do(ctx, Request{Params: typicalParams})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if n, err := io.Copy(io.Discard, resp); err != nil || n == 0 {
+		tb.Fatalf("read %d bytes: %v", n, err)
+	}
+	resp.Close()
+}
+
+// BenchmarkClient measures the client's steady state: one keep-alive connection, a typical
+// GET, the whole response read. "cancelable" is what the HTTP handler does: a context that
+// can end, so an abort is armed per request.
+func BenchmarkClient(b *testing.B) {
+	addr := startFastResponder(b)
+	for _, bc := range []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+	}{
+		{"background", func() (context.Context, context.CancelFunc) { return context.Background(), func() {} }},
+		{"cancelable", func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			c := &Client{Network: "unix", Address: addr, MaxConns: 1}
+			defer c.Close()
+			ctx, cancel := bc.ctx()
+			defer cancel()
+			b.ReportAllocs()
+			for b.Loop() {
+				clientRoundTrip(b, c, ctx)
+			}
+		})
+	}
+}
+
+// TestClientAllocs pins the allocation count of BenchmarkClient's steady state: none with a
+// background context, and the few of context.AfterFunc with one that can be cancelled.
+func TestClientAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	addr := startFastResponder(t)
+	c := &Client{Network: "unix", Address: addr, MaxConns: 1}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		max  float64
+	}{
+		{"background", context.Background(), 0},
+		{"cancelable", ctx, 3},
+	} {
+		clientRoundTrip(t, c, tc.ctx) // warm: the connection and its buffers
+		got := testing.AllocsPerRun(200, func() { clientRoundTrip(t, c, tc.ctx) })
+		if got > tc.max {
+			t.Errorf("%s: %.1f allocations per request, want at most %.0f", tc.name, got, tc.max)
+		}
+	}
+}

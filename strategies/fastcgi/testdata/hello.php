@@ -1,0 +1,10 @@
+<?php
+// hello.php: the page php-cgi serves in the tests of package fastcgi.
+header("Content-Type: text/plain");
+echo "php method=", $_SERVER["REQUEST_METHOD"], "\n";
+echo "query=", $_SERVER["QUERY_STRING"], "\n";
+echo "pid=", getmypid(), "\n";
+echo "body=", strlen(file_get_contents("php://input")), "\n";
+if (isset($_GET["stderr"])) {
+    error_log("php says hello on stderr");
+}
