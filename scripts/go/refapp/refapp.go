@@ -249,6 +249,18 @@ func unhex(c byte) byte {
 	}
 }
 
+// asciiLower lowers ASCII letters only: HTTP's case-insensitivity, which every implementation of
+// the app can match (Unicode folding would accept "multİpart/form-data").
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
 func parseCookies(s string) []pair {
 	var ps []pair
 	for _, piece := range strings.Split(s, ";") {
@@ -265,7 +277,7 @@ func parseCookies(s string) []pair {
 // mediaType returns the lowercased media type and the parameters (names lowercased, values unquoted).
 func mediaType(ct string) (string, map[string]string) {
 	media, rest, _ := strings.Cut(ct, ";")
-	media = strings.ToLower(strings.Trim(media, " \t"))
+	media = asciiLower(strings.Trim(media, " \t"))
 	return media, parseParams(rest)
 }
 
@@ -286,7 +298,7 @@ func parseParams(s string) map[string]string {
 			s = s[eq:]
 			continue
 		}
-		name := strings.ToLower(strings.Trim(s[:eq], " \t"))
+		name := asciiLower(strings.Trim(s[:eq], " \t"))
 		s = strings.TrimLeft(s[eq+1:], " \t")
 		var value string
 		if strings.HasPrefix(s, `"`) {
@@ -354,7 +366,7 @@ func parseMultipart(body []byte, boundary string) (fields, files []pair) {
 		var disp string
 		for _, line := range strings.Split(string(headers), "\r\n") {
 			name, value, ok := strings.Cut(line, ":")
-			if ok && strings.EqualFold(strings.Trim(name, " \t"), "Content-Disposition") {
+			if ok && asciiLower(strings.Trim(name, " \t")) == "content-disposition" {
 				disp = value
 			}
 		}
@@ -445,7 +457,12 @@ func Handler() http.Handler {
 			Cookie:      strings.Join(r.Header.Values("Cookie"), "; "),
 		}
 		if r.ContentLength != 0 {
-			body, err := io.ReadAll(r.Body)
+			// Never more than the declared length: a FastCGI server may send more on stdin.
+			var src io.Reader = r.Body
+			if r.ContentLength > 0 {
+				src = io.LimitReader(r.Body, r.ContentLength)
+			}
+			body, err := io.ReadAll(src)
 			if err != nil {
 				http.Error(w, "refapp: reading body: "+err.Error(), http.StatusBadRequest)
 				return
