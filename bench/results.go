@@ -21,6 +21,8 @@ type Results struct {
 	// Skipped lists the planned cells that were not run and why (a missing interpreter, a
 	// workload the program does not support).
 	Skipped []Skip `json:"skipped,omitempty"`
+	// Startup holds the start-up analysis of `cgibench startup`, one row per program.
+	Startup []Startup `json:"startup,omitempty"`
 }
 
 // HostInfo describes the machine the figures belong to.

@@ -63,6 +63,9 @@ type Config struct {
 	OnEvent func(Event)
 	// OnCell, when set, is called with the results so far after every cell (to save them).
 	OnCell func(*Results) error
+
+	// onlyPairs, when set, limits the matrix to these "strategy/program" pairs, silently.
+	onlyPairs map[string]bool
 }
 
 // Defaults of the main job: about two minutes for the default matrix on 2 cores.
@@ -164,6 +167,9 @@ func plan(ctx context.Context, c Config, cat *scripts.Catalog) ([]planned, []Ski
 			names = DefaultPrograms(s)
 		}
 		for _, name := range names {
+			if c.onlyPairs != nil && !c.onlyPairs[s+"/"+name] {
+				continue
+			}
 			prog, err := ResolveProgram(ctx, cat, s, name)
 			var unavail *scripts.UnavailableError
 			switch {

@@ -42,6 +42,7 @@ func Conclusions(r *bench.Results) []string {
 		}
 	}
 	var out []string
+	out = append(out, StartupConclusions(StartupBreakdowns(r))...)
 	out = append(out, throughputConclusions(usable)...)
 	out = append(out, memoryConclusions(usable)...)
 	out = append(out, crossoverConclusions(usable)...)
@@ -285,13 +286,27 @@ func formatPercent(share float64) string {
 
 // StartupBreakdown is where one request's time goes when a program runs under cgi: starting the
 // process (for an interpreted language, the interpreter), the app's own work, and moving the
-// request and response between server and program. Times are in nanoseconds, means per request.
-// A `cgibench startup` command fills it; PlotStartup and StartupConclusions read it.
+// request and response between server and program. Times are in nanoseconds per request
+// (medians, from bench.Startup via StartupBreakdowns); PlotStartup and StartupConclusions read it.
 type StartupBreakdown struct {
 	Program        string
 	ProcessStartNS float64
 	AppWorkNS      float64
 	TransportNS    float64
+}
+
+// StartupBreakdowns converts the start-up analysis in r (medians, see bench.Startup).
+func StartupBreakdowns(r *bench.Results) []StartupBreakdown {
+	var out []StartupBreakdown
+	for _, s := range r.Startup {
+		out = append(out, StartupBreakdown{
+			Program:        s.Program,
+			ProcessStartNS: float64(s.ProcessStartNS),
+			AppWorkNS:      float64(s.AppWorkNS),
+			TransportNS:    float64(s.TransportNS),
+		})
+	}
+	return out
 }
 
 func (b StartupBreakdown) total() float64 { return b.ProcessStartNS + b.AppWorkNS + b.TransportNS }

@@ -166,6 +166,10 @@ func fixture(t testing.TB) *bench.Results {
 		{Strategy: "cgi", Program: "sh", Workload: "post", Reason: "sh handles GET only"},
 		{Strategy: "embedded", Program: "python", Reason: "no embedded interpreter for python"},
 	}
+	r.Startup = []bench.Startup{
+		{Program: "c", BareStartNS: 650_000, BareRuns: 200, CGIP50NS: 1_100_000, Persistent: "fastcgi", PersistentP50NS: 120_000, StartupShare: 980.0 / 1100, ProcessStartNS: 980_000, AppWorkNS: 80_000, TransportNS: 40_000},
+		{Program: "sh", BareStartNS: 2_900_000, BareRuns: 200, CGIP50NS: 3_400_000, StartupShare: 2.9 / 3.4, ProcessStartNS: 2_900_000, AppWorkNS: 460_000, TransportNS: 40_000},
+	}
 	return r
 }
 

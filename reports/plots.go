@@ -78,6 +78,14 @@ func Plots(r *bench.Results) []Plot {
 		}
 	}
 
+	if b := StartupBreakdowns(r); len(b) > 0 {
+		out = append(out, Plot{
+			Name:   "startup",
+			Title:  "Where a CGI request's time goes",
+			Render: func(w io.Writer, format string) error { return PlotStartup(w, format, b) },
+		})
+	}
+
 	// Spectra: closed- or open-loop cells without work, with a histogram.
 	type spectrumKey struct {
 		workload string

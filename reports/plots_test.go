@@ -31,6 +31,7 @@ func allPlots(t *testing.T) []rendered {
 	r := fixture(t)
 	getLabels := []string{"cgi/python", "cgi/c", "cgi/lua", "cgi/go", "fastcgi/python", "fastcgi/c", "embedded/lua", "inprocess/go"}
 	wantLabels := map[string][]string{
+		"startup":          {"c", "sh"},
 		"latency-get-c1":   getLabels,
 		"latency-get-c32":  getLabels,
 		"latency-post-c8":  {"cgi/python", "fastcgi/python"},
@@ -44,7 +45,7 @@ func allPlots(t *testing.T) []rendered {
 		names = append(names, p.Name)
 		out = append(out, rendered{p.Name, p.Render, wantLabels[p.Name]})
 	}
-	wantNames := []string{"latency-get-c1", "latency-get-c32", "latency-post-c8", "scaling-get", "memory-get", "crossover-get-c1"}
+	wantNames := []string{"startup", "latency-get-c1", "latency-get-c32", "latency-post-c8", "scaling-get", "memory-get", "crossover-get-c1"}
 	if !reflect.DeepEqual(names, wantNames) {
 		t.Errorf("Plots: got %q; want %q", names, wantNames)
 	}

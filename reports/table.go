@@ -35,7 +35,8 @@ type table struct {
 type tableRow struct {
 	cell   *bench.Cell
 	values []string
-	// groupStart is true on the first row of a (workload, program) group after the first.
+	// groupStart is true on a row that starts a new workload, or a new program when either
+	// program has rows under several strategies.
 	groupStart bool
 }
 
@@ -124,12 +125,23 @@ func newTable(r *bench.Results) *table {
 		)
 	}
 
+	// Rows of one program and workload under several strategies stand apart; a lone row does
+	// not get a blank line of its own unless the workload changes.
+	groupKey := func(c *bench.Cell) string { return c.Workload + "\x00" + c.Program }
+	groupSize := map[string]int{}
+	for _, c := range cells {
+		groupSize[groupKey(c)]++
+	}
 	for i, c := range cells {
 		row := tableRow{cell: c, values: make([]string, len(t.cols))}
 		for j, col := range t.cols {
 			row.values[j] = col.value(c)
 		}
-		row.groupStart = i > 0 && (c.Workload != cells[i-1].Workload || c.Program != cells[i-1].Program)
+		if i > 0 {
+			prev := cells[i-1]
+			row.groupStart = c.Workload != prev.Workload ||
+				c.Program != prev.Program && (groupSize[groupKey(c)] > 1 || groupSize[groupKey(prev)] > 1)
+		}
 		t.rows = append(t.rows, row)
 	}
 	for _, s := range r.Skipped {
@@ -218,6 +230,22 @@ func WriteTable(w io.Writer, r *bench.Results) error {
 		buf.WriteString("\n")
 		for _, n := range t.notes {
 			buf.WriteString(n + "\n")
+		}
+	}
+	if len(r.Startup) > 0 {
+		buf.WriteString("\nstart-up, GET at c=1 (medians):\n")
+		stw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(stw, "program\tbare start\tcgi p50\tpersistent p50\tstart-up share")
+		for _, s := range r.Startup {
+			pers := "—"
+			if s.Persistent != "" {
+				pers = FormatDuration(float64(s.PersistentP50NS)) + " (" + s.Persistent + ")"
+			}
+			fmt.Fprintf(stw, "%s\t%s\t%s\t%s\t%s\n", s.Program, FormatDuration(float64(s.BareStartNS)),
+				FormatDuration(float64(s.CGIP50NS)), pers, formatPercent(s.StartupShare))
+		}
+		if err := stw.Flush(); err != nil {
+			return fmt.Errorf("reports: table: %w", err)
 		}
 	}
 	if len(t.skipped) > 0 {

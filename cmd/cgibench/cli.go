@@ -25,7 +25,7 @@ type command struct {
 type runFunc func(ctx context.Context, stdout, stderr io.Writer, args []string) error
 
 // commands is the table of subcommands, in the order --help lists them.
-var commands = []*command{runCmd, reportCmd, loadCmd, serveCmd, programsCmd, versionCmd}
+var commands = []*command{runCmd, startupCmd, reportCmd, loadCmd, serveCmd, programsCmd, versionCmd}
 
 func run(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
