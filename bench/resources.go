@@ -67,7 +67,10 @@ func treeCPU(fs procfs.FS, root int) cpuSnapshot {
 }
 
 // memSample is the memory of the tree at one instant.
-type memSample struct{ rss, pss int64 }
+type memSample struct {
+	rss, pss int64
+	childRSS int64 // the largest RSS of one process below the root
+}
 
 func treeMem(fs procfs.FS, root int, withPSS bool) memSample {
 	var m memSample
@@ -78,6 +81,9 @@ func treeMem(fs procfs.FS, root int, withPSS bool) memSample {
 		}
 		if st, err := p.Stat(); err == nil {
 			m.rss += int64(st.ResidentMemory())
+			if pid != root {
+				m.childRSS = max(m.childRSS, int64(st.ResidentMemory()))
+			}
 		}
 		if withPSS {
 			if r, err := p.ProcSMapsRollup(); err == nil {
@@ -97,6 +103,7 @@ type sampler struct {
 	n               int
 	peakRSS, sumRSS int64
 	peakPSS, sumPSS int64
+	peakChild       int64
 	pssOK           bool
 }
 
@@ -137,6 +144,7 @@ func (s *sampler) take(fs procfs.FS, root int) {
 	s.sumPSS += m.pss
 	s.peakRSS = max(s.peakRSS, m.rss)
 	s.peakPSS = max(s.peakPSS, m.pss)
+	s.peakChild = max(s.peakChild, m.childRSS)
 }
 
 func (s *sampler) finish(r *Resources) {
@@ -147,6 +155,7 @@ func (s *sampler) finish(r *Resources) {
 	r.Samples = s.n
 	r.PeakRSSBytes = s.peakRSS
 	r.PeakPSSBytes = s.peakPSS
+	r.ChildPeakRSSBytes = s.peakChild
 	if s.n > 0 {
 		r.MeanRSSBytes = s.sumRSS / int64(s.n)
 		r.MeanPSSBytes = s.sumPSS / int64(s.n)

@@ -103,7 +103,10 @@ type Resources struct {
 	MeanRSSBytes int64 `json:"mean_rss_bytes"`
 	PeakPSSBytes int64 `json:"peak_pss_bytes,omitempty"`
 	MeanPSSBytes int64 `json:"mean_pss_bytes,omitempty"`
-	// ChildPeakRSSBytes is the largest peak RSS of one short-lived child.
+	// ChildPeakRSSBytes is the largest RSS of one process below the server seen in the samples:
+	// a worker, or a CGI child that lived through a sample (a lower bound for children that live
+	// less than SampleInterval). It is not taken from wait4's ru_maxrss: after Go's vfork-style
+	// clone and exec, the kernel reports the parent's peak there (TestChildMaxRSSAfterVfork).
 	ChildPeakRSSBytes int64 `json:"child_peak_rss_bytes,omitempty"`
 	Samples           int   `json:"samples"`
 }

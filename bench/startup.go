@@ -193,4 +193,3 @@ func bareStarts(ctx context.Context, prog strategies.Program, n int) (int64, int
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 	return times[len(times)/2], len(times), nil
 }
-
