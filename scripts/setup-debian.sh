@@ -10,5 +10,5 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
 	ca-certificates gcc libc6-dev libfcgi-dev libfcgi-bin libfcgi-perl \
 	python3 perl lua5.4 php-cgi ruby dash \
-	lighttpd spawn-fcgi wrk procps >/dev/null
+	lighttpd spawn-fcgi wrk curl procps >/dev/null
 echo "setup-debian: installed compilers, interpreters, libfcgi, lighttpd, spawn-fcgi and wrk"

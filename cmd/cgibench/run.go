@@ -47,43 +47,55 @@ var runCmd = &command{
 			if err := c.Validate(); err != nil {
 				return &usageError{err}
 			}
-			if err := os.MkdirAll(out, 0o755); err != nil {
-				return fmt.Errorf("creating --out folder: %w", err)
-			}
-			logf, err := os.Create(filepath.Join(out, "backend.log"))
-			if err != nil {
-				return fmt.Errorf("creating backend log: %w", err)
-			}
-			defer logf.Close()
-			c.Log = logf
-			resultsPath := filepath.Join(out, "results.json")
-			c.OnCell = func(r *bench.Results) error { return saveResults(resultsPath, r) }
-			prog := newProgress(stdout, quiet)
-			c.OnEvent = prog.event
-
-			res, runErr := bench.Run(ctx, c)
-			prog.clear()
-			if res == nil {
-				return runErr
-			}
-			if err := saveResults(resultsPath, res); err != nil {
-				return err
-			}
-			if err := printSummary(stdout, res); err != nil {
-				return err
-			}
-			// The reports come after the results are safe; a failed plot does not lose them.
-			if err := reports.WriteAll(out, res); err != nil {
-				fmt.Fprintf(stderr, "cgibench: writing reports: %v\n", err)
-			}
-			fmt.Fprintf(stdout, "\nresults: %s  report: %s  backend log: %s\n",
-				resultsPath, filepath.Join(out, reports.FileHTML), logf.Name())
-			if runErr != nil {
-				return runErr
-			}
-			return checkCells(res)
+			return measureInto(ctx, out, quiet, &c, stdout, stderr, func() (*bench.Results, error) {
+				return bench.Run(ctx, c)
+			})
 		}
 	},
+}
+
+// measureInto runs measure with c set up to save into the folder out after every cell (with
+// backend.log beside), then prints the summary, writes every report and checks the cells. An
+// interrupted run still prints and writes what it measured.
+func measureInto(ctx context.Context, out string, quiet bool, c *bench.Config, stdout, stderr io.Writer, measure func() (*bench.Results, error)) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fmt.Errorf("creating --out folder: %w", err)
+	}
+	logf, err := os.Create(filepath.Join(out, "backend.log"))
+	if err != nil {
+		return fmt.Errorf("creating backend log: %w", err)
+	}
+	defer logf.Close()
+	c.Log = logf
+	resultsPath := filepath.Join(out, reports.FileJSON)
+	c.OnCell = func(r *bench.Results) error { return saveResults(resultsPath, r) }
+	prog := newProgress(stdout, quiet)
+	c.OnEvent = prog.event
+
+	res, runErr := measure()
+	prog.clear()
+	if res == nil {
+		return runErr
+	}
+	if runErr != nil {
+		res.Partial = true
+	}
+	if err := saveResults(resultsPath, res); err != nil {
+		return err
+	}
+	if err := printSummary(stdout, res); err != nil {
+		return err
+	}
+	// The reports come after the results are safe; a failed plot does not lose them.
+	if err := reports.WriteAll(out, res); err != nil {
+		fmt.Fprintf(stderr, "cgibench: writing reports: %v\n", err)
+	}
+	fmt.Fprintf(stdout, "\nresults: %s  report: %s  backend log: %s\n",
+		resultsPath, filepath.Join(out, reports.FileHTML), logf.Name())
+	if runErr != nil {
+		return runErr
+	}
+	return checkCells(res)
 }
 
 // printSummary prints the table and the conclusions the data supports.

@@ -2,16 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/cgibench/cgibench/bench"
-	"github.com/cgibench/cgibench/reports"
 )
 
 var startupCmd = &command{
@@ -37,41 +33,9 @@ var startupCmd = &command{
 			if err := c.Validate(); err != nil {
 				return &usageError{err}
 			}
-			if err := os.MkdirAll(out, 0o755); err != nil {
-				return fmt.Errorf("creating --out folder: %w", err)
-			}
-			logf, err := os.Create(filepath.Join(out, "backend.log"))
-			if err != nil {
-				return fmt.Errorf("creating backend log: %w", err)
-			}
-			defer logf.Close()
-			c.Log = logf
-			resultsPath := filepath.Join(out, reports.FileJSON)
-			c.OnCell = func(r *bench.Results) error { return saveResults(resultsPath, r) }
-			prog := newProgress(stdout, quiet)
-			c.OnEvent = prog.event
-			res, runErr := bench.Startups(ctx, c, runs)
-			prog.clear()
-			if res == nil {
-				return runErr
-			}
-			if runErr != nil {
-				res.Partial = true
-			}
-			if err := saveResults(resultsPath, res); err != nil {
-				return err
-			}
-			if err := printSummary(stdout, res); err != nil {
-				return err
-			}
-			if err := reports.WriteAll(out, res); err != nil {
-				fmt.Fprintf(stderr, "cgibench: writing reports: %v\n", err)
-			}
-			fmt.Fprintf(stdout, "\nresults: %s  report: %s\n", resultsPath, filepath.Join(out, reports.FileHTML))
-			if runErr != nil {
-				return runErr
-			}
-			return checkCells(res)
+			return measureInto(ctx, out, quiet, &c, stdout, stderr, func() (*bench.Results, error) {
+				return bench.Startups(ctx, c, runs)
+			})
 		}
 	},
 }

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Compares cgibench's fastcgi strategy with lighttpd's mod_fastcgi, both running the libfcgi C
+# reference app with the same number of workers, loaded by the same generator at the same
+# concurrency in alternating rounds; prints req/s and the ratio.
+#
+#   scripts/bench-fastcgi.sh [DURATION=10s] [CONCURRENCY=8] [WORKERS=2] [ROUNDS=3]
+#
+# Loopback only. Needs lighttpd (apt-get install lighttpd); uses wrk when installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-10s}
+CONC=${2:-8}
+WORKERS=${3:-2}
+ROUNDS=${4:-3}
+command -v lighttpd >/dev/null || { echo "bench-fastcgi: lighttpd not found: apt-get install lighttpd" >&2; exit 1; }
+. scripts/bench-lib.sh
+
+go build -o "$tmp/cgibench" ./cmd/cgibench
+app=$("$tmp/cgibench" programs --mode fastcgi --path c)
+p1=$(free_port); p2=$(free_port)
+"$tmp/cgibench" serve --strategy fastcgi --program c --workers "$WORKERS" --listen "127.0.0.1:$p1" >"$tmp/serve.out" 2>"$tmp/serve.log" &
+pids+=($!)
+
+mkdir -p "$tmp/www"
+cat >"$tmp/lighttpd.conf" <<CONF
+server.modules = ("mod_fastcgi")
+server.document-root = "$tmp/www"
+server.bind = "127.0.0.1"
+server.port = $p2
+server.errorlog = "$tmp/lighttpd.err"
+server.max-keep-alive-requests = 100000
+fastcgi.server = ("/app" => ((
+	"socket" => "$tmp/fcgi.sock",
+	"bin-path" => "$app",
+	"max-procs" => $WORKERS,
+	"check-local" => "disable"
+)))
+CONF
+lighttpd -D -f "$tmp/lighttpd.conf" &
+pids+=($!)
+wait_http "http://127.0.0.1:$p1/app" "http://127.0.0.1:$p2/app"
+
+echo "libfcgi C app: $app; $WORKERS workers; c=$CONC; $DURATION per measurement; $ROUNDS alternating rounds; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+compare "cgibench fastcgi" "lighttpd mod_fastcgi" "http://127.0.0.1:$p1/app" "http://127.0.0.1:$p2/app"
