@@ -13,6 +13,7 @@ import (
 	"github.com/cgibench/cgibench/strategies"
 	"github.com/cgibench/cgibench/strategies/cgi"
 	"github.com/cgibench/cgibench/strategies/embedded"
+	"github.com/cgibench/cgibench/strategies/fastcgi"
 	"github.com/cgibench/cgibench/strategies/inprocess"
 )
 
@@ -24,6 +25,7 @@ type strategyEntry struct {
 
 var registry = []strategyEntry{
 	{cgi.Strategy{}, scripts.CGI},
+	{fastcgi.Strategy{}, scripts.FastCGI},
 	{embedded.Strategy{}, scripts.Embedded},
 	{inprocess.Strategy{}, ""},
 }

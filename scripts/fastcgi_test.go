@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -290,11 +291,13 @@ func startFastCGI(t *testing.T, p strategies.Program) string {
 	cmd.Dir = p.Dir
 	stderr := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = stderr, stderr
+	// Its own group, dying with us: a test killed by its timeout leaves no worker behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", p.Path, err)
 	}
 	t.Cleanup(func() {
-		cmd.Process.Kill()
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Wait()
 		if s := stderr.String(); s != "" {
 			t.Logf("%s output besides FastCGI: %s", p.Name, s)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -13,11 +14,13 @@ const AppPath = "/app"
 
 // HTTPBackend is a Backend made of an http.Handler served on a loopback listener.
 type HTTPBackend struct {
-	srv     *http.Server
-	url     string
-	done    chan error
-	pids    func() []int
-	onClose func() error
+	closeOnce sync.Once
+	closeErr  error
+	srv       *http.Server
+	url       string
+	done      chan error
+	pids      func() []int
+	onClose   func() error
 }
 
 // ServeHandler serves h on cfg.Listen (resolved) and returns the running backend. pids and
@@ -59,8 +62,13 @@ func (b *HTTPBackend) PIDs() []int {
 // CloseGrace bounds how long Close waits for in-flight requests.
 const CloseGrace = 5 * time.Second
 
-// Close implements Backend.
+// Close implements Backend. Calling it again returns the first call's result.
 func (b *HTTPBackend) Close() error {
+	b.closeOnce.Do(func() { b.closeErr = b.close() })
+	return b.closeErr
+}
+
+func (b *HTTPBackend) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), CloseGrace)
 	defer cancel()
 	err := b.srv.Shutdown(ctx)

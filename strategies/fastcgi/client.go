@@ -47,6 +47,7 @@ type Client struct {
 	dialer    net.Dialer
 	isClosed  atomic.Bool
 	logStderr func([]byte)
+	dialFn    func(context.Context) (net.Conn, error)
 }
 
 // clientSlot is the right to one connection; it holds the connection while it is open.
@@ -64,6 +65,7 @@ func (c *Client) init() {
 		c.Logger = log.New(io.Discard, "", 0)
 	}
 	c.logStderr = func(line []byte) { c.Logger.Printf("fastcgi: %s:%s stderr: %s", c.Network, c.Address, line) }
+	c.dialFn = c.dial
 	// LIFO: a warm connection is preferred; a new one is opened only under concurrency.
 	c.q = newIdleQueue[*clientSlot](true, nil)
 	for range c.MaxConns {
@@ -129,18 +131,22 @@ func (c *Client) Close() error {
 }
 
 func (s *clientSlot) connect(ctx context.Context) (*conn, error) {
-	if s.conn != nil && !s.conn.alive() {
-		s.conn.nc.Close()
-		s.conn = nil
-	}
 	if s.conn == nil {
-		nc, err := s.c.dialer.DialContext(ctx, s.c.Network, s.c.Address)
+		nc, err := s.c.dial(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("fastcgi: connecting to %s:%s: %w", s.c.Network, s.c.Address, err)
+			return nil, err
 		}
-		s.conn = newConn(nc, s.c.logStderr)
+		s.conn = newConn(nc, s.c.logStderr, s.c.dialFn)
 	}
 	return s.conn, nil
+}
+
+func (c *Client) dial(ctx context.Context) (net.Conn, error) {
+	nc, err := c.dialer.DialContext(ctx, c.Network, c.Address)
+	if err != nil {
+		return nil, fmt.Errorf("fastcgi: connecting to %s:%s: %w", c.Network, c.Address, err)
+	}
+	return nc, nil
 }
 
 func (s *clientSlot) release(cn *conn, out outcome) {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -325,22 +326,49 @@ func TestClientGetValues(t *testing.T) {
 }
 
 func TestClientStaleConnection(t *testing.T) {
-	// A server that hangs up after every request despite FCGI_KEEP_CONN: the liveness check
-	// finds the dead connection before a request is lost on it.
+	// A server that hangs up after every request despite FCGI_KEEP_CONN: a request that finds
+	// its kept connection dead is sent again on a new one, exactly once.
 	answer := okAnswer("ok")
+	var served atomic.Int64
 	s := startFake(t, func(nc net.Conn, br *bufio.Reader, req *fakeRequest) bool {
+		served.Add(1)
 		answer(nc, br, req)
 		return false
 	})
 	c := s.client()
-	for i := range 3 {
-		if _, err := do(t, c); err != nil {
+	c.MaxConns = 1
+	for i := range 5 {
+		if _, err := do(t, c, "N="+strconv.Itoa(i)); err != nil {
 			t.Fatalf("request %d: %v", i, err)
 		}
-		time.Sleep(20 * time.Millisecond) // let the FIN arrive
 	}
-	if n := s.accepts.Load(); n != 3 {
-		t.Errorf("%d connections, want 3", n)
+	// A body too long to be kept for a resend: the connection is checked before it is used.
+	time.Sleep(20 * time.Millisecond) // let the FIN of the last hang-up arrive
+	big := strings.Repeat("x", 2*prefill)
+	resp, err := c.Do(context.Background(), Request{Stdin: strings.NewReader(big)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(resp); err != nil {
+		t.Errorf("streamed body after a hang-up: %v", err)
+	}
+	resp.Close()
+	if n, m := served.Load(), s.accepts.Load(); n != 6 || m != 6 {
+		t.Errorf("the server served %d requests on %d connections, want 6 on 6", n, m)
+	}
+}
+
+func TestClientNoResendOnFreshConnection(t *testing.T) {
+	var served atomic.Int64
+	s := startFake(t, func(nc net.Conn, _ *bufio.Reader, req *fakeRequest) bool {
+		served.Add(1)
+		return false // hang up without a word
+	})
+	if _, err := do(t, s.client()); !errors.Is(err, ErrConnLost) {
+		t.Errorf("got %v, want ErrConnLost", err)
+	}
+	if n := served.Load(); n != 1 {
+		t.Errorf("the request reached the server %d times, want once", n)
 	}
 }
 
@@ -469,9 +497,9 @@ func TestHandlerParams(t *testing.T) {
 	for name, want := range map[string]string{
 		"SCRIPT_NAME": "/app", "PATH_INFO": "/extra", "QUERY_STRING": "q=1", "CONTENT_LENGTH": "3",
 		"CONTENT_TYPE": "text/plain", "REQUEST_METHOD": "POST",
-		"REDIRECT_STATUS": "200",                          // from Program.Env
-		"SCRIPT_FILENAME": "/srv/app.php",                 // the last of Path and Args
-		"SERVER_SOFTWARE": "cgibench",                     // the meta-variable wins over Program.Env
+		"REDIRECT_STATUS":   "200",          // from Program.Env
+		"SCRIPT_FILENAME":   "/srv/app.php", // the last of Path and Args
+		"SERVER_SOFTWARE":   "cgibench",     // the meta-variable wins over Program.Env
 		"GATEWAY_INTERFACE": "CGI/1.1",
 	} {
 		if got.params[name] != want {
@@ -504,7 +532,7 @@ func TestExtraParams(t *testing.T) {
 		{"/usr/bin/php-cgi", nil, []string{"SCRIPT_FILENAME=/s/a.php", "bad", "=x"}, []string{"SCRIPT_FILENAME=/s/a.php"}},
 		{"", nil, []string{"A=b"}, []string{"A=b"}},
 	} {
-		got, _ := ExtraParams(programWithEnv(tc.path, tc.args, tc.env...))
+		got := ExtraParams(programWithEnv(tc.path, tc.args, tc.env...))
 		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
 			t.Errorf("path %q args %q env %q: got %q, want %q", tc.path, tc.args, tc.env, got, tc.want)
 		}
@@ -519,7 +547,7 @@ func FuzzResponseStream(f *testing.F) {
 	f.Add([]byte{1, 6, 0, 2, 0, 0, 0, 0})
 	f.Add([]byte{1, 3, 0, 1, 0, 2, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c := newConn(&byteConn{r: bytes.NewReader(data)}, func([]byte) {})
+		c := newConn(&byteConn{r: bytes.NewReader(data)}, func([]byte) {}, nil)
 		var released bool
 		resp, err := c.start(context.Background(), Request{Params: []string{"A=1"}}, func(*conn, outcome) { released = true })
 		if err != nil {
@@ -542,11 +570,11 @@ type byteConn struct {
 	r *bytes.Reader
 }
 
-func (c *byteConn) Read(p []byte) (int, error)         { return c.r.Read(p) }
-func (c *byteConn) Write(p []byte) (int, error)        { return len(p), nil }
-func (c *byteConn) Close() error                       { return nil }
-func (c *byteConn) SetWriteDeadline(time.Time) error   { return nil }
-func (c *byteConn) SetReadDeadline(t time.Time) error  { return nil }
-func (c *byteConn) SetDeadline(t time.Time) error      { return nil }
-func (c *byteConn) LocalAddr() net.Addr                { return nil }
-func (c *byteConn) RemoteAddr() net.Addr               { return nil }
+func (c *byteConn) Read(p []byte) (int, error)        { return c.r.Read(p) }
+func (c *byteConn) Write(p []byte) (int, error)       { return len(p), nil }
+func (c *byteConn) Close() error                      { return nil }
+func (c *byteConn) SetWriteDeadline(time.Time) error  { return nil }
+func (c *byteConn) SetReadDeadline(t time.Time) error { return nil }
+func (c *byteConn) SetDeadline(t time.Time) error     { return nil }
+func (c *byteConn) LocalAddr() net.Addr               { return nil }
+func (c *byteConn) RemoteAddr() net.Addr              { return nil }

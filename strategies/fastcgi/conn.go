@@ -98,6 +98,11 @@ type conn struct {
 	wmu  sync.Mutex
 	resp Response
 
+	// redial opens a new connection to the same place, for a stale one; nil: none.
+	redial func(context.Context) (net.Conn, error)
+	// used: the connection carried an exchange before, so it may have gone stale since.
+	used bool
+
 	logStderr func(line []byte)
 	abortFn   func()
 	peekFn    func(fd uintptr) bool
@@ -106,26 +111,57 @@ type conn struct {
 	peekErr   error
 }
 
-func newConn(nc net.Conn, logStderr func([]byte)) *conn {
+func newConn(nc net.Conn, logStderr func([]byte), redial func(context.Context) (net.Conn, error)) *conn {
 	c := &conn{
-		nc:        nc,
 		br:        bufio.NewReaderSize(nc, 16<<10),
 		wbuf:      make([]byte, 0, 4<<10),
 		logStderr: logStderr,
+		redial:    redial,
 	}
-	if sc, ok := nc.(syscall.Conn); ok {
-		c.rc, _ = sc.SyscallConn()
-	}
+	c.setNC(nc)
 	// Bound once here so that a request allocates no closures.
 	c.abortFn = c.abort
 	c.peekFn = c.peek
 	return c
 }
 
+func (c *conn) setNC(nc net.Conn) {
+	c.nc = nc
+	c.br.Reset(nc)
+	c.rc = nil
+	if sc, ok := nc.(syscall.Conn); ok {
+		c.rc, _ = sc.SyscallConn()
+	}
+}
+
+// errNoRedial is returned by reconnect for a conn that cannot be reopened.
+var errNoRedial = errors.New("fastcgi: connection cannot be reopened")
+
+// reconnect replaces a stale connection by a new one to the same address. The caller makes
+// sure that no abort can run meanwhile.
+func (c *conn) reconnect(ctx context.Context) error {
+	if c.redial == nil {
+		return errNoRedial
+	}
+	nc, err := c.redial(ctx)
+	if err != nil {
+		return err
+	}
+	c.nc.Close()
+	c.setNC(nc)
+	c.part = c.part[:0]
+	return nil
+}
+
+// stale reports whether err, met before any byte of the answer, is what a connection the
+// peer closed while it was idle gives: EOF, a reset, a broken pipe.
+func stale(err error) bool {
+	return err == io.EOF || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
 // alive reports whether an idle connection can carry a request: the peer has not closed it
-// and has sent nothing unasked. It costs one non-blocking recv(MSG_PEEK). This is how a stale
-// connection (an application that exited, or ignores FCGI_KEEP_CONN, or answered
-// FCGI_GET_VALUES and hung up as php-cgi does) is found before a request is lost on it.
+// and has sent nothing unasked. It costs one non-blocking recv(MSG_PEEK), so it is used only
+// before a request that cannot be sent again (see start).
 func (c *conn) alive() bool {
 	if c.br.Buffered() > 0 {
 		return false
@@ -163,9 +199,17 @@ func (c *conn) sendAbort() {
 
 // start sends a request and returns its response, which is c.resp: a conn has one request
 // at a time. On error the conn has been released through release already.
+//
+// A kept-alive connection may have gone stale while idle: the application exited, or hung up
+// although asked to keep the connection (php-cgi does after a management record). As long as
+// the whole request is still in wbuf (its body was not streamed), a request on a reused
+// connection that fails before the first byte of the answer is sent again, once, on a new
+// connection, as net/http does. A request whose body must be streamed cannot be sent again,
+// so for it the connection is checked first (alive), which costs a system call.
 func (c *conn) start(ctx context.Context, req Request, release func(*conn, outcome)) (*Response, error) {
 	r := &c.resp
 	r.reset(c, ctx, release)
+	r.reused, c.used = c.used, true
 
 	b := appendRecord(c.wbuf[:0], typeBeginRequest, requestID, beginBody[:])
 	b = appendParams(b, req.Params)
@@ -189,12 +233,21 @@ func (c *conn) start(ctx context.Context, req Request, release func(*conn, outco
 		release(c, reuse)
 		return nil, fmt.Errorf("fastcgi: request not sent: %w", err)
 	}
-	if ctx.Done() != nil {
-		r.stop = context.AfterFunc(ctx, c.abortFn)
+	if more && r.reused && !c.alive() {
+		if err := c.reconnect(ctx); err != nil {
+			r.c = nil
+			c.nc.Close()
+			release(c, closed)
+			return nil, fmt.Errorf("fastcgi: reconnecting: %w", err)
+		}
 	}
+	r.arm()
 	c.wmu.Lock()
 	_, err := c.nc.Write(b)
 	c.wmu.Unlock()
+	if err != nil && r.reused && stale(err) {
+		err = r.resend()
+	}
 	if err != nil {
 		r.fail(err)
 		err = r.err
@@ -315,6 +368,10 @@ type Response struct {
 	stdinDone  chan struct{} // closed when copyStdin returns; nil when it never ran
 	stdinErr   atomic.Pointer[error]
 	stdoutSeen bool
+	reused     bool // the connection had carried an exchange before this request
+	answered   bool // a byte of the answer has arrived
+	resent     bool
+	abortFired bool // disarm found the abort already started
 }
 
 func (r *Response) reset(c *conn, ctx context.Context, release func(*conn, outcome)) {
@@ -327,6 +384,46 @@ func (r *Response) reset(c *conn, ctx context.Context, release func(*conn, outco
 	r.stdinDone = nil
 	r.stdinErr.Store(nil)
 	r.stdoutSeen = false
+	r.answered, r.resent, r.abortFired = false, false, false
+}
+
+// arm makes the end of the request's context abort it.
+func (r *Response) arm() {
+	if r.ctx.Done() != nil {
+		r.stop = context.AfterFunc(r.ctx, r.c.abortFn)
+	}
+}
+
+// disarm stops the abort; false means it has run or is running.
+func (r *Response) disarm() bool {
+	if r.abortFired {
+		return false
+	}
+	if r.stop == nil {
+		return true
+	}
+	ok := r.stop()
+	r.stop = nil
+	r.abortFired = !ok
+	return ok
+}
+
+// resend sends the request again on a new connection, once: the reused one was stale.
+func (r *Response) resend() error {
+	c := r.c
+	if r.resent || !r.disarm() {
+		return io.ErrUnexpectedEOF
+	}
+	r.resent = true
+	if err := c.reconnect(r.ctx); err != nil {
+		r.arm()
+		return err
+	}
+	r.arm()
+	c.wmu.Lock()
+	_, err := c.nc.Write(c.wbuf)
+	c.wmu.Unlock()
+	return err
 }
 
 // errResponseClosed is returned by Read after Close.
@@ -408,9 +505,15 @@ func (r *Response) next() {
 	c := r.c
 	hb, err := c.br.Peek(headerLen)
 	if err != nil {
+		if len(hb) == 0 && !r.answered && r.reused && r.stdinDone == nil && !r.aborted.Load() && stale(err) {
+			if err = r.resend(); err == nil {
+				return
+			}
+		}
 		r.fail(err)
 		return
 	}
+	r.answered = true
 	h := parseHeader(hb)
 	c.br.Discard(headerLen)
 	if h.Version != version1 {
@@ -559,7 +662,7 @@ func (r *Response) Close() error {
 	if c == nil {
 		return nil
 	}
-	stopped := r.stop == nil || r.stop()
+	stopped := r.disarm()
 	out := abandoned
 	if r.ended {
 		out = closed
@@ -582,6 +685,13 @@ func (r *Response) Close() error {
 	return nil
 }
 
+// stdinWait bounds how long Close waits, after FCGI_END_REQUEST, for the goroutine that
+// streamed the body to return: its last write is done, it may just not have been scheduled.
+const stdinWait = 100 * time.Millisecond
+
+// stdinFinished reports whether the whole body was sent. The application has ended the request,
+// so a goroutine still blocked in a write after stdinWait means the application left part of
+// its input unread, and the connection cannot be reused.
 func (r *Response) stdinFinished() bool {
 	if r.stdinDone == nil {
 		return true
@@ -590,6 +700,13 @@ func (r *Response) stdinFinished() bool {
 	case <-r.stdinDone:
 		return r.stdinErr.Load() == nil
 	default:
+	}
+	t := time.NewTimer(stdinWait)
+	defer t.Stop()
+	select {
+	case <-r.stdinDone:
+		return r.stdinErr.Load() == nil
+	case <-t.C:
 		return false
 	}
 }
@@ -621,6 +738,7 @@ func (c *conn) getValues(ctx context.Context, names []string) (map[string]string
 	b[4], b[5], b[6], b[7] = byte(n>>8), byte(n), byte(pad), 0
 	c.wbuf = b
 
+	c.used = true
 	stop := context.AfterFunc(ctx, func() { c.nc.Close() })
 	defer stop()
 	wrap := func(err error) error {

@@ -59,13 +59,17 @@ func (h *Handler) init() {
 	if h.Logger == nil {
 		h.Logger = log.New(io.Discard, "", 0)
 	}
-	h.extra, h.names = ExtraParams(h.Program)
+	h.extra = ExtraParams(h.Program)
+	for _, kv := range h.extra {
+		name, _, _ := strings.Cut(kv, "=")
+		h.names = append(h.names, name+"=")
+	}
 }
 
-// ExtraParams returns the params a program gets beyond the meta-variables, and their "NAME="
-// prefixes: Program.Env, then SCRIPT_FILENAME when Env does not set it and the program has
-// a path.
-func ExtraParams(p strategies.Program) (extra, names []string) {
+// ExtraParams returns the params a program gets beyond the meta-variables: the entries of
+// Program.Env, then SCRIPT_FILENAME when Env does not set it and the program has a path.
+func ExtraParams(p strategies.Program) []string {
+	var extra []string
 	hasScript := false
 	for _, kv := range p.Env {
 		name, _, ok := strings.Cut(kv, "=")
@@ -74,14 +78,12 @@ func ExtraParams(p strategies.Program) (extra, names []string) {
 		}
 		hasScript = hasScript || name == "SCRIPT_FILENAME"
 		extra = append(extra, kv)
-		names = append(names, name+"=")
 	}
 	if !hasScript && p.Path != "" {
 		argv := p.Argv()
 		extra = append(extra, "SCRIPT_FILENAME="+argv[len(argv)-1])
-		names = append(names, "SCRIPT_FILENAME=")
 	}
-	return extra, names
+	return extra
 }
 
 var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}

@@ -2,6 +2,7 @@ package fastcgi
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,6 +27,10 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv("FASTCGI_TEST_WORKER") != "" {
 		serveWorker()
+		return
+	}
+	if os.Getenv("FASTCGI_TEST_PARENT") != "" {
+		runParent()
 		return
 	}
 	code := m.Run()
@@ -83,6 +89,28 @@ func workerHandler(w http.ResponseWriter, r *http.Request) {
 	for _, k := range keys {
 		fmt.Fprintf(w, "env.%s=%s\n", k, env[k])
 	}
+}
+
+// runParent starts a pool of test workers, prints their pids and waits to be killed: the
+// workers must not outlive it.
+func runParent() {
+	exe, _ := os.Executable()
+	pool, err := StartPool(context.Background(), PoolConfig{
+		Program: strategies.Program{Path: exe, Env: []string{"FASTCGI_TEST_WORKER=1", raceNoExitSleep}},
+		Workers: 2,
+	})
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	// Let the Go runtime retire idle threads meanwhile: workers must survive that.
+	for range 20 {
+		go func() {
+			runtime.LockOSThread()
+		}()
+	}
+	fmt.Println(pool.sockDir, pool.PIDs())
+	time.Sleep(time.Minute)
 }
 
 // sum is the checksum both test responders print for a body.

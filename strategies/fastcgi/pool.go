@@ -141,6 +141,7 @@ type worker struct {
 
 	releaseFn func(*conn, outcome)
 	logStderr func([]byte)
+	dialFn    func(context.Context) (net.Conn, error)
 }
 
 // end is why an incarnation ended.
@@ -209,11 +210,14 @@ func StartPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 			return nil, err
 		}
 	}
-	p.mu.Lock()
-	vals := p.values
-	p.mu.Unlock()
-	p.log.Printf("fastcgi: %d workers of %s ready (%s=%s %s=%s %s=%s)", cfg.Workers, cfg.Program.Path,
-		MaxConns, vals[MaxConns], MaxReqs, vals[MaxReqs], MpxsConns, vals[MpxsConns])
+	vals := p.Values()
+	answer := "FCGI_GET_VALUES:"
+	for _, name := range []string{MaxConns, MaxReqs, MpxsConns} {
+		if v, ok := vals[name]; ok {
+			answer += " " + name + "=" + v
+		}
+	}
+	p.log.Printf("fastcgi: %d workers of %s ready (%s)", cfg.Workers, cfg.Program.Path, answer)
 	return p, nil
 }
 
@@ -384,13 +388,14 @@ func (p *Pool) supervise(slot int, ready chan<- error) {
 			}
 			continue
 		}
-		if first {
-			first = false
-			ready <- nil
-		}
 		p.setCurrent(slot, w)
 		if !p.q.put(w) { // closed meanwhile
 			w.dead.Store(true)
+		}
+		if first {
+			// Only now: StartPool's caller may list PIDs and send requests at once.
+			first = false
+			ready <- nil
 		}
 		why := p.watch(w)
 		p.setCurrent(slot, nil)
@@ -437,11 +442,11 @@ func (p *Pool) watch(w *worker) end {
 		case why = <-w.retire:
 		default:
 		}
-		if why == endDied {
+		if why != endRecycled {
 			p.log.Printf("fastcgi: worker %d pid %d ended (%s); restarting it", w.slot, w.pid, w.exitText())
 		}
 		// Whatever it started in its process group goes with it.
-		syscall.Kill(-w.pid, syscall.SIGKILL)
+		killGroup(w.pid)
 		return why
 	case why := <-w.retire:
 		// The request path handed the worker over: it is in no queue and has no connection.
@@ -475,7 +480,23 @@ func (p *Pool) stop(w *worker) {
 		<-w.exited
 	}
 	// A child that ignored SIGTERM must not outlive its parent as an orphan.
-	syscall.Kill(-w.pid, syscall.SIGKILL)
+	killGroup(w.pid)
+}
+
+// groupGoneWait bounds how long killGroup waits for a process group to vanish.
+const groupGoneWait = 2 * time.Second
+
+// killGroup sends SIGKILL to the process group pgid and waits until no member is left (its
+// leader has been reaped already). A signal is delivered asynchronously: without the wait, a
+// grandchild could still be running when Close returns.
+func killGroup(pgid int) {
+	if syscall.Kill(-pgid, syscall.SIGKILL) != nil {
+		return // ESRCH: the group is empty
+	}
+	deadline := time.Now().Add(groupGoneWait)
+	for syscall.Kill(-pgid, 0) == nil && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 type spawnReq struct {
@@ -562,6 +583,7 @@ func (p *Pool) startWorker(slot, gen int) (*worker, error) {
 	}
 	w.proc, w.pid, w.started = r.proc, r.proc.Pid, time.Now()
 	w.releaseFn = w.release
+	w.dialFn = w.dial
 	w.logStderr = func(line []byte) { p.log.Printf("fastcgi: worker %d pid %d FCGI_STDERR: %s", slot, w.pid, line) }
 	go p.copyLog(w, logR)
 	go func() {
@@ -600,7 +622,7 @@ func (p *Pool) waitReady(w *worker) error {
 	nc, err := d.DialContext(ctx, w.network, w.addr)
 	if err == nil {
 		var vals map[string]string
-		vals, err = newConn(nc, nil).getValues(ctx, []string{MaxConns, MaxReqs, MpxsConns})
+		vals, err = newConn(nc, nil, nil).getValues(ctx, []string{MaxConns, MaxReqs, MpxsConns})
 		nc.Close()
 		if errors.Is(err, ErrUnknownType) {
 			err = nil
@@ -656,19 +678,23 @@ func (w *worker) removeSocket() {
 }
 
 func (w *worker) connect(ctx context.Context) (*conn, error) {
-	if w.conn != nil && !w.conn.alive() {
-		// The worker hung up after the last request (it ignores FCGI_KEEP_CONN): reconnect.
-		w.closeConn()
-	}
 	if w.conn == nil {
-		var d net.Dialer
-		nc, err := d.DialContext(ctx, w.network, w.addr)
+		nc, err := w.dial(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("connecting to %s:%s: %w", w.network, w.addr, err)
+			return nil, err
 		}
-		w.conn = newConn(nc, w.logStderr)
+		w.conn = newConn(nc, w.logStderr, w.dialFn)
 	}
 	return w.conn, nil
+}
+
+func (w *worker) dial(ctx context.Context) (net.Conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, w.network, w.addr)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s:%s: %w", w.network, w.addr, err)
+	}
+	return nc, nil
 }
 
 func (w *worker) closeConn() {

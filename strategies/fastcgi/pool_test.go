@@ -1,6 +1,7 @@
 package fastcgi
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -162,7 +164,7 @@ func TestPoolGetValues(t *testing.T) {
 				t.Errorf("the pool's probe: %v, want %v", got, tc.want)
 			}
 			// The worker is idle and holds no connection: ask it directly with a Client.
-			w := pool.current[0]
+			w := currentWorker(pool, 0)
 			c := &Client{Network: w.network, Address: w.addr, MaxConns: 1}
 			defer c.Close()
 			got, err := c.GetValues(context.Background(), MaxConns, MaxReqs, MpxsConns, "FCGI_NO_SUCH_VALUE")
@@ -171,6 +173,12 @@ func TestPoolGetValues(t *testing.T) {
 			}
 		})
 	}
+}
+
+func currentWorker(p *Pool, slot int) *worker {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.current[slot]
 }
 
 func mapsEqual(a, b map[string]string) bool {
@@ -365,8 +373,8 @@ func TestPoolCloseLeavesNoProcess(t *testing.T) {
 
 func TestPoolTCP(t *testing.T) {
 	pool, srv, _ := servePool(t, PoolConfig{Program: libfcgiResponder(t), Workers: 2, Network: "tcp"}, 0)
-	if pool.current[0].network != "tcp" || !strings.HasPrefix(pool.current[0].addr, "127.0.0.1:") {
-		t.Errorf("worker 0 listens on %s:%s, want tcp on 127.0.0.1", pool.current[0].network, pool.current[0].addr)
+	if w := currentWorker(pool, 0); w.network != "tcp" || !strings.HasPrefix(w.addr, "127.0.0.1:") {
+		t.Errorf("worker 0 listens on %s:%s, want tcp on 127.0.0.1", w.network, w.addr)
 	}
 	var wg sync.WaitGroup
 	for i := range 8 {
@@ -405,5 +413,48 @@ func TestPoolStartFailures(t *testing.T) {
 				t.Errorf("error %q, want it to start with \"fastcgi: \" and mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestPoolDiesWithParent kills a process that runs a pool (the test binary again) with
+// SIGKILL, which runs no cleanup: Pdeathsig must take the workers down with it.
+func TestPoolDiesWithParent(t *testing.T) {
+	cmd := exec.Command(selfPath(t), "-test.run=^$")
+	cmd.Env = []string{"FASTCGI_TEST_PARENT=1", raceNoExitSleep}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		t.Fatalf("parent: %q, %v", line, err)
+	}
+	// Killed, the parent cannot remove its socket directory: the test does.
+	dir, list, _ := strings.Cut(line, " ")
+	if strings.HasPrefix(dir, os.TempDir()) {
+		defer os.RemoveAll(dir)
+	}
+	var pids []int
+	for _, f := range strings.Fields(strings.Trim(list, "[]\n")) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("parent printed %q", line)
+		}
+		pids = append(pids, pid)
+	}
+	time.Sleep(200 * time.Millisecond) // the locked-thread goroutines exit meanwhile
+	for _, pid := range pids {
+		if processGone(pid) {
+			t.Fatalf("worker %d died while its parent lived", pid)
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	for _, pid := range pids {
+		waitFor(t, 5*time.Second, fmt.Sprintf("worker %d outlives its killed parent", pid), func() bool { return processGone(pid) })
 	}
 }

@@ -50,6 +50,9 @@ func (Strategy) Start(ctx context.Context, cfg strategies.Config) (strategies.Ba
 		if err != nil {
 			return nil, fmt.Errorf("fastcgi: nothing accepts on %s (%v): start the FastCGI server (e.g. php-fpm) first", cfg.FastCGIAddr, err)
 		}
+		if cfg.MaxRequests > 0 {
+			logger.Printf("fastcgi: max-requests %d ignored: the server at %s manages its own processes", cfg.MaxRequests, cfg.FastCGIAddr)
+		}
 		client := &Client{Network: network, Address: address, MaxConns: workers, Logger: logger}
 		h := &Handler{Doer: client, Program: cfg.Program, Timeout: cfg.Timeout, Logger: logger}
 		var pids func() []int
@@ -74,8 +77,24 @@ func (Strategy) Start(ctx context.Context, cfg strategies.Config) (strategies.Ba
 		pool.Close()
 		return nil, err
 	}
-	return b, nil
+	return &PoolBackend{HTTPBackend: b, pool: pool}, nil
 }
+
+// PoolBackend is the backend Start returns when it runs a pool: besides strategies.Backend it
+// reports the pool's worker turnover, for callers that look for
+// interface{ Restarts() int64; Recycles() int64 }.
+type PoolBackend struct {
+	*strategies.HTTPBackend
+	pool *Pool
+}
+
+// Restarts is Pool.Restarts.
+func (b *PoolBackend) Restarts() int64 { return b.pool.Restarts() }
+
+// Recycles is Pool.Recycles.
+func (b *PoolBackend) Recycles() int64 { return b.pool.Recycles() }
+
+var _ strategies.Backend = (*PoolBackend)(nil)
 
 // ParseAddr splits a FastCGI server address, "unix:/path.sock" or "tcp:host:port", into the
 // network and address net.Dial takes.
