@@ -220,7 +220,7 @@ func TestConfigValidate(t *testing.T) {
 		Workloads:   []string{"put"},
 		Concurrency: []int{0},
 		Duration:    -time.Second,
-		Work:        -1,
+		Work:        []int{0, -1},
 	}.Validate()
 	if err == nil {
 		t.Fatal("Validate accepted a bad config")

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cgibench/cgibench/loadgen"
 	"github.com/cgibench/cgibench/scripts"
+	"github.com/cgibench/cgibench/scripts/go/refapp"
 	"github.com/cgibench/cgibench/strategies"
 )
 
@@ -41,8 +42,9 @@ type Config struct {
 	Requests int64
 	// Warmup is load before measuring, excluded; default DefaultWarmup. Negative: none.
 	Warmup time.Duration
-	// Work adds work=N to every request (0: none).
-	Work int
+	// Work lists work=N values, one cell per value (0: no work parameter); default {0}. Several
+	// values give the crossover plot: where start-up stops mattering.
+	Work []int
 	// Timeout, Workers, MaxRequests, FastCGIAddr are passed to every backend.
 	Timeout     time.Duration
 	Workers     int
@@ -108,8 +110,10 @@ func (c Config) Validate() error {
 	if c.Requests < 0 {
 		errs = append(errs, fmt.Errorf("--requests %d is negative: give 0 (no bound) or more", c.Requests))
 	}
-	if c.Work < 0 || c.Work > 100000000 {
-		errs = append(errs, fmt.Errorf("--work %d: give 0 to 100000000 iterations", c.Work))
+	for _, w := range c.Work {
+		if w < 0 || w > refapp.MaxWork {
+			errs = append(errs, fmt.Errorf("--work %d: give 0 to %d iterations", w, refapp.MaxWork))
+		}
 	}
 	if err := (strategies.Config{Timeout: c.Timeout, Workers: c.Workers, MaxRequests: c.MaxRequests}).Validate(); err != nil {
 		errs = append(errs, err)
@@ -126,6 +130,9 @@ func (c Config) resolve() Config {
 	}
 	if len(c.Concurrency) == 0 {
 		c.Concurrency = []int{DefaultConcurrency}
+	}
+	if len(c.Work) == 0 {
+		c.Work = []int{0}
 	}
 	if c.Duration == 0 && c.Requests == 0 {
 		c.Duration = DefaultDuration
@@ -150,10 +157,15 @@ type planned struct {
 	builtin     bool
 	workload    string
 	concurrency int
+	work        int
 }
 
 func (p planned) label() string {
-	return fmt.Sprintf("%s/%s/%s c=%d", p.strategy, p.program.Name, p.workload, p.concurrency)
+	l := fmt.Sprintf("%s/%s/%s c=%d", p.strategy, p.program.Name, p.workload, p.concurrency)
+	if p.work > 0 {
+		l += fmt.Sprintf(" work=%d", p.work)
+	}
+	return l
 }
 
 // plan resolves programs (building built-in apps) and lists the cells and the skips.
@@ -200,8 +212,10 @@ func plan(ctx context.Context, c Config, cat *scripts.Catalog) ([]planned, []Ski
 					skips = append(skips, Skip{Strategy: s, Program: name, Workload: w, Reason: name + " handles GET only"})
 					continue
 				}
-				for _, n := range c.Concurrency {
-					cells = append(cells, planned{s, prog, arg, builtin, w, n})
+				for _, work := range c.Work {
+					for _, n := range c.Concurrency {
+						cells = append(cells, planned{s, prog, arg, builtin, w, n, work})
+					}
 				}
 			}
 		}
@@ -274,7 +288,7 @@ func runCell(ctx context.Context, cfg Config, serveCmd []string, p planned, phas
 		Program:     p.program.Name,
 		Workload:    p.workload,
 		Concurrency: p.concurrency,
-		Work:        cfg.Work,
+		Work:        p.work,
 		Errors:      map[string]int64{},
 	}
 	if p.strategy == "fastcgi" || p.strategy == "embedded" {
@@ -283,7 +297,7 @@ func runCell(ctx context.Context, cfg Config, serveCmd []string, p planned, phas
 			cell.Workers = runtime.NumCPU()
 		}
 	}
-	wl, err := loadgen.NewWorkload(p.workload, cfg.Work)
+	wl, err := loadgen.NewWorkload(p.workload, p.work)
 	if err != nil {
 		cell.Error = err.Error()
 		return cell, err

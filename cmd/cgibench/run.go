@@ -34,7 +34,7 @@ var runCmd = &command{
 		fs.DurationVar(&c.Duration, "duration", bench.DefaultDuration, "measured load per cell")
 		fs.Int64Var(&c.Requests, "requests", 0, "end a cell after this many requests, if before --duration (0: no bound)")
 		fs.DurationVar(&c.Warmup, "warmup", bench.DefaultWarmup, "load before measuring, not recorded")
-		fs.IntVar(&c.Work, "work", 0, "ask the app to burn N iterations of CPU per request (work=N), to separate start-up from work")
+		fs.IntSliceVar(&c.Work, "work", []int{0}, "ask the app to burn N iterations of CPU per request (work=N), one cell per value: 0,10000,1000000 draws the crossover where start-up stops mattering")
 		fs.DurationVar(&c.Timeout, "timeout", 30*time.Second, "per-request timeout in the backends")
 		fs.IntVar(&c.Workers, "workers", 0, "FastCGI workers / embedded interpreter states (0: one per CPU)")
 		fs.IntVar(&c.MaxRequests, "max-requests", 0, "recycle a FastCGI worker after this many requests (0: never)")
