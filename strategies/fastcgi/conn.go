@@ -54,11 +54,31 @@ type Request struct {
 	Stdin io.Reader
 }
 
-// prefill is how much of the body Do reads before its first write, so that a typical request
-// (BEGIN_REQUEST, PARAMS, a small body) is one write and needs no goroutine. Anything longer is
-// streamed by a goroutine while the response is read. It is below the socket buffer sizes, so
-// the write cannot block on an application that answers before reading its input.
+// prefill bounds the first write of a request, so that a typical request (BEGIN_REQUEST,
+// PARAMS, a small body) is one write and needs no goroutine. A longer body is streamed by a
+// goroutine while the response is read. It is below the socket buffer sizes, so the write
+// cannot block on an application that answers before reading its input.
 const prefill = 32 << 10
+
+// The empty FCGI_STDIN record that ends the body must reach the application in the same read
+// as the body's last byte. An application that reads exactly CONTENT_LENGTH bytes (a libfcgi
+// program's fread, FCGI.pm's read) never asks for the end of the stream, and libfcgi does not
+// drain FCGI_STDIN when the request ends: an end record it has not read by then stays in the
+// socket, and the next FCGX_Accept, which wants FCGI_BEGIN_REQUEST, takes it for a protocol
+// error and hangs up, on the next request. The client therefore
+//
+//   - sends the end record in the same write as the last byte of the body (copyStdin holds
+//     the last byte back until it knows that the body ends there), never on its own;
+//   - makes every write of a request but the last a multiple of writeAlign long, so that a
+//     reader that fills a buffer of writeAlign bytes (libfcgi reads a request 8 KiB at a time
+//     into a fresh buffer, and a read returns less only at the end of what has been written)
+//     stops only at multiples of writeAlign from the start of the request;
+//   - moves the end record off any multiple of endAlign (see endStdin), where such a reader,
+//     or one with a buffer of 1, 2 or 4 KiB, could stop right before it.
+const (
+	writeAlign = 8 << 10
+	endAlign   = 1 << 10
+)
 
 // abortWriteTimeout bounds the write of FCGI_ABORT_REQUEST: it is a courtesy, the connection
 // is closed right after.
@@ -109,6 +129,8 @@ type conn struct {
 	peekBuf   [1]byte
 	peekN     int
 	peekErr   error
+	// next is the byte of the body after the prefill, read to learn whether there is more.
+	next [1]byte
 }
 
 func newConn(nc net.Conn, logStderr func([]byte), redial func(context.Context) (net.Conn, error)) *conn {
@@ -211,22 +233,13 @@ func (c *conn) start(ctx context.Context, req Request, release func(*conn, outco
 	r.reset(c, ctx, release)
 	r.reused, c.used = c.used, true
 
-	b := appendRecord(c.wbuf[:0], typeBeginRequest, requestID, beginBody[:])
-	b = appendParams(b, req.Params)
-	more := false
-	if req.Stdin != nil {
-		var err error
-		if b, more, err = appendStdin(b, req.Stdin); err != nil {
-			c.wbuf = b
-			r.c = nil
-			release(c, reuse) // nothing was sent
-			return nil, fmt.Errorf("%w: %w", ErrStdin, err)
-		}
-	}
-	if !more {
-		b = appendHeader(b, typeStdin, requestID, 0)
-	}
+	b, more, err := appendRequest(c.wbuf[:0], req, &c.next)
 	c.wbuf = b
+	if err != nil {
+		r.c = nil
+		release(c, reuse) // nothing was sent
+		return nil, err
+	}
 
 	if err := ctx.Err(); err != nil {
 		r.c = nil
@@ -243,7 +256,7 @@ func (c *conn) start(ctx context.Context, req Request, release func(*conn, outco
 	}
 	r.arm()
 	c.wmu.Lock()
-	_, err := c.nc.Write(b)
+	_, err = c.nc.Write(b)
 	c.wmu.Unlock()
 	if err != nil && r.reused && stale(err) {
 		err = r.resend()
@@ -256,9 +269,58 @@ func (c *conn) start(ctx context.Context, req Request, release func(*conn, outco
 	}
 	if more {
 		r.stdinDone = make(chan struct{})
-		go r.copyStdin(c, req.Stdin, r.stdinDone)
+		go r.copyStdin(c, req.Stdin, c.next[0], r.stdinDone)
 	}
 	return r, nil
+}
+
+// appendRequest appends a request's first write to b, which must be empty: BEGIN_REQUEST,
+// the FCGI_PARAMS stream, and FCGI_STDIN, all of it and its end if the body fits (more is
+// false), else a first part, and the byte of the body after it in next.
+func appendRequest(b []byte, req Request, next *[1]byte) (_ []byte, more bool, err error) {
+	b = appendRecord(b, typeBeginRequest, requestID, beginBody[:])
+	params := len(b)
+	b = appendParams(b, req.Params)
+	if parseHeader(b[params:]).ContentLength == 0 {
+		params = -1 // no pairs: the stream is just its end
+	}
+	body := -1
+	if req.Stdin != nil {
+		body = len(b)
+		b, more, err = appendStdin(b, req.Stdin)
+		if err == nil && more {
+			// A body that just fills the first write must end in it too.
+			more, err = readNext(req.Stdin, next)
+		}
+		if err != nil {
+			return b, false, fmt.Errorf("%w: %w", ErrStdin, err)
+		}
+		if len(b) == body {
+			body = -1 // empty
+		}
+	}
+	if !more {
+		b = endStdin(b, body, params)
+	}
+	return b, more, nil
+}
+
+// endStdin appends the empty FCGI_STDIN record to a write that starts at a multiple of
+// writeAlign from the start of the request (see writeAlign). If it would start at a multiple
+// of endAlign, a reader could stop right before it: the bytes before it are made 8 or 16
+// longer, by splitting the body's last record (at b[body:], the last in b) when it holds 2
+// bytes or more, else by padding the FCGI_PARAMS record at b[params:]. A negative offset
+// means there is no such record; it is never needed then.
+func endStdin(b []byte, body, params int) []byte {
+	if len(b)%endAlign == 0 {
+		switch {
+		case body >= 0 && parseHeader(b[body:]).ContentLength >= 2:
+			b = splitLast(b, body)
+		case params >= 0:
+			b = padRecord(b, params)
+		}
+	}
+	return appendHeader(b, typeStdin, requestID, 0)
 }
 
 // appendParams appends the FCGI_PARAMS stream: the pairs in one record when they fit in
@@ -274,7 +336,9 @@ func appendParams(b []byte, params []string) []byte {
 		b = appendPair(b, name, value)
 	}
 	n := len(b) - start - headerLen
-	if n <= maxContentLen {
+	if n == 0 {
+		b = b[:start] // no pairs: an empty record would end the stream here already
+	} else if n <= maxContentLen {
 		appendHeader(b[start:start], typeParams, requestID, n)
 		b = append(b, zeros[:padding(n)]...)
 	} else {
@@ -284,12 +348,16 @@ func appendParams(b []byte, params []string) []byte {
 	return appendHeader(b, typeParams, requestID, 0)
 }
 
-// appendStdin appends up to prefill bytes of stdin as one FCGI_STDIN record and reports
-// whether stdin may hold more.
+// appendStdin appends the start of stdin as one FCGI_STDIN record to b, which holds the
+// request from its start, and reports whether stdin may hold more. It reads as much as makes
+// the write a multiple of writeAlign long (prefill bytes unless the request's head is longer
+// than writeAlign): from prefill-writeAlign+1 to prefill bytes.
 func appendStdin(b []byte, stdin io.Reader) ([]byte, bool, error) {
 	start := len(b)
-	b = slices.Grow(b, headerLen+prefill+8)
-	n, err := io.ReadFull(stdin, b[start+headerLen:start+headerLen+prefill])
+	room := prefill - (start+headerLen)%writeAlign
+	// Room for the end too: padding, a split of the record (endStdin), the empty record.
+	b = slices.Grow(b, headerLen+room+32)
+	n, err := io.ReadFull(stdin, b[start+headerLen:start+headerLen+room])
 	switch err {
 	case nil:
 	case io.EOF, io.ErrUnexpectedEOF:
@@ -297,7 +365,7 @@ func appendStdin(b []byte, stdin io.Reader) ([]byte, bool, error) {
 	default:
 		return b[:start], false, err
 	}
-	more := n == prefill
+	more := n == room
 	if n == 0 {
 		return b[:start], more, nil
 	}
@@ -306,44 +374,78 @@ func appendStdin(b []byte, stdin io.Reader) ([]byte, bool, error) {
 	return append(b, zeros[:padding(n)]...), more, nil
 }
 
-// stdinChunk is the content of one streamed FCGI_STDIN record.
-const stdinChunk = 32 << 10
+// readNext reads the byte of stdin after the prefill into p and reports whether there was one.
+func readNext(stdin io.Reader, p *[1]byte) (bool, error) {
+	switch _, err := io.ReadFull(stdin, p[:]); err {
+	case nil:
+		return true, nil
+	case io.EOF:
+		return false, nil
+	default:
+		return false, err
+	}
+}
 
-var stdinBufs = sync.Pool{New: func() any { b := make([]byte, headerLen+stdinChunk+8); return &b }}
+// stdinChunk is the content of one streamed FCGI_STDIN record but the last: a record of 32 KiB,
+// a multiple of writeAlign, with no padding.
+const stdinChunk = 32<<10 - headerLen
 
-// copyStdin streams the rest of the body after the first write. A read error closes the
-// connection: the application cannot be told that its input is short.
-func (r *Response) copyStdin(c *conn, stdin io.Reader, done chan struct{}) {
+// stdinBufs hold a record header, stdinChunk bytes and one more; or the last record (at most
+// stdinChunk bytes), its padding, the 16 bytes a split adds (endStdin) and the empty record.
+var stdinBufs = sync.Pool{New: func() any { b := make([]byte, headerLen+stdinChunk+32); return &b }}
+
+// copyStdin streams the rest of the body after the first write, next (the byte after it)
+// first. A read error closes the connection: the application cannot be told that its input is
+// short.
+//
+// It holds the last byte it has read back until a read says whether more follows: a chunk
+// goes out once the byte after it has come, and the last byte only with the empty record
+// that ends the stream, in one write (see writeAlign for why).
+func (r *Response) copyStdin(c *conn, stdin io.Reader, next byte, done chan struct{}) {
 	defer close(done)
 	bp := stdinBufs.Get().(*[]byte)
 	defer stdinBufs.Put(bp)
 	buf := *bp
+	data := buf[headerLen : headerLen+stdinChunk+1]
+	data[0] = next
+	n := 1 // bytes of data held
 	for {
-		n, err := stdin.Read(buf[headerLen : headerLen+stdinChunk])
-		if n > 0 {
-			appendHeader(buf[:0], typeStdin, requestID, n)
-			rec := append(buf[:headerLen+n], zeros[:padding(n)]...)
-			c.wmu.Lock()
-			_, werr := c.nc.Write(rec)
-			c.wmu.Unlock()
-			if werr != nil {
-				// The reader sees the broken connection too and reports it.
+		m, err := io.ReadFull(stdin, data[n:])
+		n += m
+		switch err {
+		case nil:
+			// A whole chunk and the first byte of the next.
+			appendHeader(buf[:0], typeStdin, requestID, stdinChunk)
+			if !r.writeStdin(c, buf[:headerLen+stdinChunk]) {
 				return
 			}
-		}
-		if err == io.EOF {
-			c.wmu.Lock()
-			c.nc.Write(appendHeader(buf[:0], typeStdin, requestID, 0))
-			c.wmu.Unlock()
+			data[0] = data[stdinChunk]
+			n = 1
+		case io.EOF, io.ErrUnexpectedEOF:
+			appendHeader(buf[:0], typeStdin, requestID, n)
+			rec := append(buf[:headerLen+n], zeros[:padding(n)]...)
+			// Every write before was a multiple of writeAlign long: this one starts at one.
+			rec = endStdin(rec, 0, -1)
+			if r.writeStdin(c, rec) {
+				r.stdinSent.Store(true)
+			}
 			return
-		}
-		if err != nil {
+		default:
 			e := fmt.Errorf("%w: %w", ErrStdin, err)
 			r.stdinErr.Store(&e)
 			c.nc.Close()
 			return
 		}
 	}
+}
+
+// writeStdin writes streamed records and reports whether it could. On error the connection is
+// broken; the reader sees it too and reports it.
+func (r *Response) writeStdin(c *conn, rec []byte) bool {
+	c.wmu.Lock()
+	_, err := c.nc.Write(rec)
+	c.wmu.Unlock()
+	return err == nil
 }
 
 // Response is the application's answer to one request. Read (or WriteTo) yields FCGI_STDOUT as
@@ -367,6 +469,7 @@ type Response struct {
 	aborted    atomic.Bool
 	stdinDone  chan struct{} // closed when copyStdin returns; nil when it never ran
 	stdinErr   atomic.Pointer[error]
+	stdinSent  atomic.Bool // copyStdin wrote the whole body and the end of the stream
 	stdoutSeen bool
 	reused     bool // the connection had carried an exchange before this request
 	answered   bool // a byte of the answer has arrived
@@ -383,6 +486,7 @@ func (r *Response) reset(c *conn, ctx context.Context, release func(*conn, outco
 	r.aborted.Store(false)
 	r.stdinDone = nil
 	r.stdinErr.Store(nil)
+	r.stdinSent.Store(false)
 	r.stdoutSeen = false
 	r.answered, r.resent, r.abortFired = false, false, false
 }
@@ -689,23 +793,24 @@ func (r *Response) Close() error {
 // streamed the body to return: its last write is done, it may just not have been scheduled.
 const stdinWait = 100 * time.Millisecond
 
-// stdinFinished reports whether the whole body was sent. The application has ended the request,
-// so a goroutine still blocked in a write after stdinWait means the application left part of
-// its input unread, and the connection cannot be reused.
+// stdinFinished reports whether the whole body was sent, the end of the stream included. The
+// application has ended the request, so a goroutine still blocked in a write after stdinWait
+// means the application left part of its input unread, and the connection cannot be reused;
+// nor can it when a read of the body or a write failed.
 func (r *Response) stdinFinished() bool {
 	if r.stdinDone == nil {
 		return true
 	}
 	select {
 	case <-r.stdinDone:
-		return r.stdinErr.Load() == nil
+		return r.stdinSent.Load()
 	default:
 	}
 	t := time.NewTimer(stdinWait)
 	defer t.Stop()
 	select {
 	case <-r.stdinDone:
-		return r.stdinErr.Load() == nil
+		return r.stdinSent.Load()
 	case <-t.C:
 		return false
 	}

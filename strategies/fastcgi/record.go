@@ -210,3 +210,29 @@ func parsePairs(b []byte) (map[string]string, error) {
 	}
 	return m, nil
 }
+
+// splitLast splits the record at b[s:], the last in b, in two: all of its content but the last
+// byte, and that byte. The stream reads the same; the record's end moves by 8 or 16 bytes. The
+// record must hold 2 bytes or more.
+func splitLast(b []byte, s int) []byte {
+	h := parseHeader(b[s:])
+	n := int(h.ContentLength)
+	last := b[s+headerLen+n-1]
+	appendHeader(b[s:s], h.Type, h.ID, n-1)
+	b = append(b[:s+headerLen+n-1], zeros[:padding(n-1)]...)
+	b = appendHeader(b, h.Type, h.ID, 1)
+	b = append(b, last)
+	return append(b, zeros[:padding(1)]...)
+}
+
+// padRecord gives the record at b[s:] 8 more bytes of padding and moves what follows it. The
+// record must not be empty: libfcgi drops the padding of an empty stream record unread.
+func padRecord(b []byte, s int) []byte {
+	h := parseHeader(b[s:])
+	end := s + headerLen + int(h.ContentLength) + int(h.PaddingLength)
+	b = append(b, zeros[:]...)
+	copy(b[end+len(zeros):], b[end:len(b)-len(zeros)])
+	copy(b[end:], zeros[:])
+	b[s+6] += byte(len(zeros))
+	return b
+}
