@@ -233,7 +233,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestServeOptionsRoundTrip(t *testing.T) {
-	in := ServeOptions{Strategy: "cgi", Program: "/x/y.cgi", Listen: "127.0.0.1:0", Timeout: 3 * time.Second, Workers: 3, MaxRequests: 9, FastCGIAddr: "tcp:127.0.0.1:9000", CacheDir: "/c"}
+	in := ServeOptions{Strategy: "cgi", Program: "/x/y.cgi", Listen: "127.0.0.1:0", Timeout: 3 * time.Second, Workers: 3, MaxRequests: 9, FastCGIAddr: "tcp:127.0.0.1:9000", SharedSocket: true, CacheDir: "/c"}
 	var out ServeOptions
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	out.Flags(fs)
@@ -245,5 +245,25 @@ func TestServeOptionsRoundTrip(t *testing.T) {
 	}
 	if err := (ServeOptions{Strategy: "cgi", Listen: "0.0.0.0:80"}).Validate(); err == nil || !strings.Contains(err.Error(), "--allow-remote") {
 		t.Errorf("non-loopback --listen: err = %v; want a refusal naming --allow-remote", err)
+	}
+}
+
+func TestRunFastCGIModels(t *testing.T) {
+	for _, shared := range []bool{false, true} {
+		res, err := Run(context.Background(), Config{
+			Strategies: []string{"fastcgi"}, Programs: []string{"c"}, Workloads: []string{"multipart"},
+			Concurrency: []int{4}, Workers: 2, SharedSocket: shared, Requests: 400, Warmup: -1,
+			CacheDir: testCache(t), ServeCommand: serveCommand(t),
+		})
+		if err != nil {
+			t.Fatalf("shared=%v: %v", shared, err)
+		}
+		c := res.Cells[0]
+		if c.Error != "" || c.Requests != 400 || len(c.Errors) != 0 || c.Workers != 2 {
+			t.Errorf("shared=%v: %d requests, errors %v %s, workers %d; want 400 verified, 2 workers", shared, c.Requests, c.Errors, c.Error, c.Workers)
+		}
+	}
+	if err := (Config{SharedSocket: true, MaxRequests: 5}).Validate(); err == nil || !strings.Contains(err.Error(), "--shared-socket") {
+		t.Errorf("shared socket with max-requests: err = %v; want a refusal", err)
 	}
 }

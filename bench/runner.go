@@ -50,6 +50,8 @@ type Config struct {
 	Workers     int
 	MaxRequests int
 	FastCGIAddr string
+	// SharedSocket runs FastCGI workers on one shared listening socket.
+	SharedSocket bool
 	// Verify checks every response against the reference implementation. Built-in programs
 	// are always verified; user programs only when this is set (they must implement the
 	// contract in scripts/README.md).
@@ -117,6 +119,9 @@ func (c Config) Validate() error {
 	}
 	if err := (strategies.Config{Timeout: c.Timeout, Workers: c.Workers, MaxRequests: c.MaxRequests}).Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.SharedSocket && c.MaxRequests > 0 {
+		errs = append(errs, errors.New("--max-requests needs per-worker sockets: drop --shared-socket"))
 	}
 	return errors.Join(errs...)
 }
@@ -303,13 +308,14 @@ func runCell(ctx context.Context, cfg Config, serveCmd []string, p planned, phas
 		return cell, err
 	}
 	srv, err := startServe(ctx, serveCmd, ServeOptions{
-		Strategy:    p.strategy,
-		Program:     p.arg,
-		Timeout:     cfg.Timeout,
-		Workers:     cfg.Workers,
-		MaxRequests: cfg.MaxRequests,
-		FastCGIAddr: cfg.FastCGIAddr,
-		CacheDir:    cfg.CacheDir,
+		Strategy:     p.strategy,
+		Program:      p.arg,
+		Timeout:      cfg.Timeout,
+		Workers:      cfg.Workers,
+		MaxRequests:  cfg.MaxRequests,
+		FastCGIAddr:  cfg.FastCGIAddr,
+		SharedSocket: cfg.SharedSocket,
+		CacheDir:     cfg.CacheDir,
 	}, cfg.Log)
 	if err != nil {
 		cell.Error = err.Error()

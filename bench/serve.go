@@ -15,6 +15,7 @@ import (
 
 	"github.com/cgibench/cgibench/scripts"
 	"github.com/cgibench/cgibench/strategies"
+	"github.com/cgibench/cgibench/strategies/fastcgi"
 )
 
 // ServeOptions configures one backend run in the foreground (`cgibench serve`).
@@ -26,8 +27,11 @@ type ServeOptions struct {
 	Workers     int           // fastcgi/embedded pool size; 0 means one per CPU
 	MaxRequests int           // recycle a worker after this many requests; 0 never
 	FastCGIAddr string        // an already-running FastCGI server instead of a pool
-	CacheDir    string        // where built-in apps are built
-	AllowRemote bool          // permit --listen on a non-loopback address
+	// SharedSocket gives all FastCGI workers one listening socket (the spawn-fcgi / php-fpm
+	// model) instead of one each.
+	SharedSocket bool
+	CacheDir     string // where built-in apps are built
+	AllowRemote  bool   // permit --listen on a non-loopback address
 }
 
 // Flags registers the serve flags on fs, with help text and defaults.
@@ -39,6 +43,7 @@ func (o *ServeOptions) Flags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.Workers, "workers", 0, "worker processes or interpreter states for fastcgi/embedded (0: one per CPU)")
 	fs.IntVar(&o.MaxRequests, "max-requests", 0, "recycle a FastCGI worker after this many requests (0: never)")
 	fs.StringVar(&o.FastCGIAddr, "fastcgi-addr", "", "use an already-running FastCGI server (unix:/path.sock or tcp:127.0.0.1:9000) instead of starting a pool")
+	fs.BoolVar(&o.SharedSocket, "shared-socket", false, "fastcgi: all workers accept on one listening socket, as spawn-fcgi and php-fpm do (no --max-requests then)")
 	fs.StringVar(&o.CacheDir, "cache", "", "folder for built apps (default $CGIBENCH_CACHE or the user cache folder)")
 	fs.BoolVar(&o.AllowRemote, "allow-remote", false, "allow --listen on a non-loopback address")
 }
@@ -60,6 +65,9 @@ func (o ServeOptions) Args() []string {
 	}
 	if o.FastCGIAddr != "" {
 		args = append(args, "--fastcgi-addr", o.FastCGIAddr)
+	}
+	if o.SharedSocket {
+		args = append(args, "--shared-socket")
 	}
 	if o.CacheDir != "" {
 		args = append(args, "--cache", o.CacheDir)
@@ -117,7 +125,11 @@ func Serve(ctx context.Context, o ServeOptions, stdout, logw io.Writer) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	e, _ := lookupStrategy(o.Strategy)
-	b, err := e.strategy.Start(ctx, strategies.Config{
+	strategy := e.strategy
+	if _, ok := strategy.(fastcgi.Strategy); ok {
+		strategy = fastcgi.Strategy{SharedSocket: o.SharedSocket}
+	}
+	b, err := strategy.Start(ctx, strategies.Config{
 		Program:     prog,
 		Listen:      o.Listen,
 		Timeout:     o.Timeout,

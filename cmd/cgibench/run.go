@@ -39,6 +39,7 @@ var runCmd = &command{
 		fs.IntVar(&c.Workers, "workers", 0, "FastCGI workers / embedded interpreter states (0: one per CPU)")
 		fs.IntVar(&c.MaxRequests, "max-requests", 0, "recycle a FastCGI worker after this many requests (0: never)")
 		fs.StringVar(&c.FastCGIAddr, "fastcgi-addr", "", "measure an already-running FastCGI server (unix:/path.sock or tcp:127.0.0.1:9000) as the fastcgi strategy")
+		fs.BoolVar(&c.SharedSocket, "shared-socket", false, "fastcgi workers accept on one shared socket, as spawn-fcgi and php-fpm do (default: one socket per worker, which --max-requests needs)")
 		fs.BoolVar(&c.Verify, "verify", false, "verify your own programs' bodies too (they must implement scripts/README.md; built-in apps are always verified)")
 		fs.StringVar(&c.CacheDir, "cache", "", "folder for built apps (default $CGIBENCH_CACHE or the user cache folder)")
 		fs.StringVar(&out, "out", "cgibench-results", "folder for results.json, the reports (table, CSV, Markdown, HTML, plots) and backend.log")

@@ -47,7 +47,12 @@ type Client struct {
 	dialer    net.Dialer
 	isClosed  atomic.Bool
 	logStderr func([]byte)
-	dialFn    func(context.Context) (net.Conn, error)
+
+	// Set by a Pool with a shared socket, nil otherwise: a kept connection is checked before
+	// each request, and a request that broke on one is sent again only if resendGate allows
+	// it, given exitMark() from when it was sent (see Pool.resendGate).
+	exitMark   func() uint64
+	resendGate func(ctx context.Context, mark uint64) error
 }
 
 // clientSlot is the right to one connection; it holds the connection while it is open.
@@ -55,6 +60,8 @@ type clientSlot struct {
 	c         *Client
 	conn      *conn
 	releaseFn func(*conn, outcome)
+	redialFn  func(context.Context) (net.Conn, error)
+	mark      uint64 // exitMark() when the current request was sent
 }
 
 func (c *Client) init() {
@@ -65,12 +72,15 @@ func (c *Client) init() {
 		c.Logger = log.New(io.Discard, "", 0)
 	}
 	c.logStderr = func(line []byte) { c.Logger.Printf("fastcgi: %s:%s stderr: %s", c.Network, c.Address, line) }
-	c.dialFn = c.dial
 	// LIFO: a warm connection is preferred; a new one is opened only under concurrency.
 	c.q = newIdleQueue[*clientSlot](true, nil)
 	for range c.MaxConns {
 		s := &clientSlot{c: c}
 		s.releaseFn = s.release
+		s.redialFn = c.dial
+		if c.resendGate != nil {
+			s.redialFn = s.gatedRedial
+		}
 		c.q.put(s)
 	}
 }
@@ -83,6 +93,14 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	s, err := c.q.get(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("fastcgi: waiting for a connection to %s:%s: %w", c.Network, c.Address, err)
+	}
+	if c.exitMark != nil {
+		// The mark comes first: a peer that closes after the check exits after the mark.
+		s.mark = c.exitMark()
+		if s.conn != nil && !s.conn.alive() {
+			s.conn.nc.Close()
+			s.conn = nil
+		}
 	}
 	cn, err := s.connect(ctx)
 	if err != nil {
@@ -136,9 +154,18 @@ func (s *clientSlot) connect(ctx context.Context) (*conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.conn = newConn(nc, s.c.logStderr, s.c.dialFn)
+		s.conn = newConn(nc, s.c.logStderr, s.redialFn)
 	}
 	return s.conn, nil
+}
+
+// gatedRedial opens a new connection for a request that broke on a kept one, if resendGate
+// allows sending it again.
+func (s *clientSlot) gatedRedial(ctx context.Context) (net.Conn, error) {
+	if err := s.c.resendGate(ctx, s.mark); err != nil {
+		return nil, fmt.Errorf("fastcgi: %s:%s: %w", s.c.Network, s.c.Address, err)
+	}
+	return s.c.dial(ctx)
 }
 
 func (c *Client) dial(ctx context.Context) (net.Conn, error) {

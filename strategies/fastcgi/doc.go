@@ -32,7 +32,7 @@
 // allocations for context.AfterFunc when its context can be cancelled); see BenchmarkClient.
 // GetValues sends FCGI_GET_VALUES.
 //
-// # The pool, and why each worker has its own socket
+// # The pool: a socket per worker, or one shared socket
 //
 // spawn-fcgi and php-fpm give every worker the same listening socket as fd 0
 // (FCGI_LISTENSOCK_FILENO) and let the kernel hand each connection to whichever worker calls
@@ -43,11 +43,11 @@
 // connection. With a shared socket, recycling must be left to the app (PHP_FCGI_MAX_REQUESTS,
 // a counted FCGI_Accept loop), and not every app does it.
 //
-// So Pool gives each worker its own listening socket, still as fd 0: a program that runs under
-// spawn-fcgi runs here unchanged. The pool routes each request to an idle worker, in turn (what
-// the kernel's accept queue does with a shared socket, since an idle worker is one blocked in
-// accept), and holds at most one connection to each. In exchange it knows exactly which
-// process has which request:
+// So by default Pool gives each worker its own listening socket, still as fd 0: a program
+// that runs under spawn-fcgi runs here unchanged. The pool routes each request to an idle
+// worker, in turn (what the kernel's accept queue does with a shared socket, since an idle
+// worker is one blocked in accept), and holds at most one connection to each. In exchange it
+// knows exactly which process has which request:
 //
 //   - MaxRequests recycles a worker after N requests, once it is idle: no request ever fails
 //     because of recycling.
@@ -61,21 +61,62 @@
 // worker has it, so a connection to a dead worker is refused at once instead of waiting in a
 // backlog nobody accepts.
 //
+// PoolConfig.SharedSocket (the strategy's SharedSocket, the --shared-socket flag) is the
+// spawn-fcgi and php-fpm model itself, for measuring it: one listening socket, unix in the
+// private directory or tcp on 127.0.0.1, passed as fd 0 to all the workers, and a Client
+// keeping at most Workers connections to it, so that no more requests are in flight than
+// there are workers; the kernel picks the worker. The pool keeps its copy of the socket open
+// for its life, so a connection made while no worker accepts waits in the backlog. What it
+// can and cannot do then:
+//
+//   - A worker that dies is restarted and counted; PIDs lists the workers. The backoff
+//     applies when workers die young while the pool sends no request. One killed mid-request
+//     costs that request a 502, and only it: the request is not sent again, since it may
+//     have run (see below).
+//   - MaxRequests is rejected (ErrSharedMaxRequests): the pool cannot count a worker's
+//     requests. An app that recycles itself (php-cgi with PHP_FCGI_MAX_REQUESTS, or by
+//     default after 500 requests) works: its exit with status 0, after the pool has sent
+//     requests, is counted as a recycle. It finishes its request, then closes a kept
+//     connection the client may already have written the next request to: such a request,
+//     broken before any byte of its answer, is sent again on a new connection once a worker
+//     is seen to exit with status 0, and only then (a kept connection is also checked for a
+//     hang-up, with a non-blocking peek, before each request). Which worker held the
+//     connection cannot be known: should one worker recycle itself just as another dies
+//     mid-request, that request may run twice.
+//   - A request that times out is aborted and its connection closed, but its worker, which
+//     the pool cannot name, is not replaced: it serves again once the app gives up on the
+//     request, or stays stuck, one worker fewer, until the pool closes. Give the app its own
+//     limit (PHP's max_execution_time).
+//   - Readiness: the pool cannot address one worker, so StartPool returns once the socket
+//     answers FCGI_GET_VALUES and every worker has started; a worker still starting gets
+//     connections once it accepts.
+//   - The kernel spreads connections, not requests, and connections are kept: a worker that
+//     serves one connection at a time (php-cgi, libfcgi, Perl's FCGI), the kind php-fpm
+//     runs, holds one of them, so requests in flight at once are on different workers. A
+//     worker that accepts many connections at once (net/http/fcgi) may take them all while
+//     the others idle.
+//
+// Use the default to compare strategies and to recycle with MaxRequests; use the shared
+// socket to measure a program as spawn-fcgi or php-fpm would run it.
+//
 // A new worker counts as ready when it answers FCGI_GET_VALUES on its socket (Values reports
-// the answer). A worker that exits is restarted, after a backoff that doubles (50 ms to 5 s)
-// while workers keep dying young without serving a request; Restarts counts replacements,
-// Recycles the planned ones. Stopping sends SIGTERM to the worker's process group, then SIGKILL
-// after StopGrace (2 s). Workers lead their own process group, so nothing they start survives
-// them, and have Pdeathsig SIGKILL, so they die with the server; since Pdeathsig follows the
-// thread that forked, every worker is forked from one OS thread locked for the pool's life.
+// the answer; for a shared socket, see above). A worker that exits is restarted, after a backoff that doubles (50 ms to 5 s)
+// while workers keep dying young without serving a request; Restarts counts replacements of
+// workers that died or were stopped, Recycles the planned ones (MaxRequests) and the workers
+// that exited with status 0 after serving (the app's own recycling). Stopping sends SIGTERM
+// to the worker's process group, then SIGKILL after StopGrace (2 s). Workers lead their own
+// process group, so nothing they start survives them, and have Pdeathsig SIGKILL, so they die
+// with the server; since Pdeathsig follows the thread that forked, every worker is forked
+// from one OS thread locked for the pool's life.
 //
 // # The strategy
 //
-// Strategy starts a Pool of Config.Workers workers of Config.Program on unix sockets and
-// serves a Handler through strategies.ServeHandler. With Config.FastCGIAddr
-// ("unix:/path.sock" or "tcp:127.0.0.1:9000") it starts nothing and points a Client at that
-// server (php-fpm, say), opening at most Config.Workers connections: set it no higher than the
-// server's process count, since a process serving one connection accepts no other.
+// Strategy starts a Pool of Config.Workers workers of Config.Program on unix sockets (one each,
+// or one shared with Strategy.SharedSocket) and serves a Handler through
+// strategies.ServeHandler. With Config.FastCGIAddr ("unix:/path.sock" or
+// "tcp:127.0.0.1:9000") it starts nothing and points a Client at that server (php-fpm, say),
+// opening at most Config.Workers connections: set it no higher than the server's process
+// count, since a process serving one connection accepts no other.
 //
 // Like the cgi strategy, the Handler does not flush after each FCGI_STDOUT record: net/http
 // sends the response as its 4 KiB buffer fills and at the end, which keeps a short response's

@@ -76,6 +76,9 @@ func workerHandler(w http.ResponseWriter, r *http.Request) {
 	case "/app/status":
 		w.WriteHeader(http.StatusTeapot)
 		return
+	case "/app/sleep":
+		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		time.Sleep(time.Duration(ms) * time.Millisecond)
 	}
 	body, _ := io.ReadAll(r.Body)
 	w.Header().Set("Content-Type", "text/plain")

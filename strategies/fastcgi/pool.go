@@ -29,10 +29,15 @@ type PoolConfig struct {
 	// Workers is the number of worker processes; default runtime.NumCPU().
 	Workers int
 	// MaxRequests recycles a worker once it has been sent that many requests: when its last
-	// one has ended it is stopped and a new one started. 0 means never.
+	// one has ended it is stopped and a new one started. 0 means never. It needs per-worker
+	// sockets: with SharedSocket, Validate rejects it.
 	MaxRequests int
+	// SharedSocket gives all the workers one listening socket, as spawn-fcgi and php-fpm do,
+	// instead of one each: the kernel hands each connection to whichever worker accepts
+	// first. See the package documentation for what the pool can and cannot do then.
+	SharedSocket bool
 	// Network is "unix" (the default: sockets in a private temporary directory) or "tcp"
-	// (a free port on 127.0.0.1 for each worker).
+	// (a free port on 127.0.0.1 for each worker, or for the shared socket).
 	Network string
 	// StopGrace is how long a worker has between SIGTERM and SIGKILL; default 2s.
 	StopGrace time.Duration
@@ -62,6 +67,9 @@ func (cfg PoolConfig) Validate() error {
 	}
 	if cfg.MaxRequests < 0 {
 		errs = append(errs, fmt.Errorf("max-requests %d is negative: give 0 (never recycle) or more", cfg.MaxRequests))
+	}
+	if cfg.SharedSocket && cfg.MaxRequests > 0 {
+		errs = append(errs, ErrSharedMaxRequests)
 	}
 	switch cfg.Network {
 	case "", "unix", "tcp":
@@ -93,9 +101,13 @@ func (cfg PoolConfig) resolve() PoolConfig {
 	return cfg
 }
 
+// ErrSharedMaxRequests is Validate's error for MaxRequests with SharedSocket: the pool cannot
+// count the requests of a worker it does not route to.
+var ErrSharedMaxRequests = errors.New("max-requests needs per-worker sockets: drop --shared-socket, or let the app recycle itself (PHP_FCGI_MAX_REQUESTS for php-cgi)")
+
 // Pool is a static set of FastCGI worker processes, each listening on its own socket, and the
-// router that sends each request to an idle one. See the package documentation for why each
-// worker has its own socket.
+// router that sends each request to an idle one; or, with PoolConfig.SharedSocket, workers
+// sharing one socket and a Client to it. See the package documentation for the two models.
 type Pool struct {
 	cfg     PoolConfig
 	argv    []string
@@ -116,6 +128,9 @@ type Pool struct {
 	values  map[string]string
 
 	restarts, recycles atomic.Int64
+
+	shared *sharedSocket // nil: a socket for each worker
+	served atomic.Int64  // requests sent, with a shared socket
 }
 
 // worker is one incarnation of one slot: a process and its socket. A restart makes a new one.
@@ -151,6 +166,7 @@ const (
 	endDied     end = iota // exited on its own or was killed by someone else
 	endReplaced            // a request was abandoned on it: it may be stuck, so it was stopped
 	endRecycled            // it reached MaxRequests
+	endExited              // it exited with status 0 after serving: the app recycled itself
 	endClosing             // the pool is closing
 )
 
@@ -188,12 +204,24 @@ func StartPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 		}
 		p.sockDir = dir
 	}
+	if cfg.SharedSocket {
+		if err := p.listenShared(); err != nil {
+			if p.sockDir != "" {
+				os.RemoveAll(p.sockDir)
+			}
+			return nil, err
+		}
+	}
 	go p.spawner()
 
 	ready := make(chan error, cfg.Workers)
 	for slot := range cfg.Workers {
 		p.wg.Add(1)
-		go p.supervise(slot, ready)
+		if p.shared != nil {
+			go p.superviseShared(slot, ready)
+		} else {
+			go p.supervise(slot, ready)
+		}
 	}
 	var err error
 	for range cfg.Workers {
@@ -210,6 +238,12 @@ func StartPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 			return nil, err
 		}
 	}
+	if p.shared != nil {
+		if err := p.probeShared(ctx); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
 	vals := p.Values()
 	answer := "FCGI_GET_VALUES:"
 	for _, name := range []string{MaxConns, MaxReqs, MpxsConns} {
@@ -217,7 +251,11 @@ func StartPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 			answer += " " + name + "=" + v
 		}
 	}
-	p.log.Printf("fastcgi: %d workers of %s ready (%s)", cfg.Workers, cfg.Program.Path, answer)
+	where := "a socket each"
+	if p.shared != nil {
+		where = "one shared socket, " + p.shared.network + ":" + p.shared.addr
+	}
+	p.log.Printf("fastcgi: %d workers of %s ready on %s (%s)", cfg.Workers, cfg.Program.Path, where, answer)
 	return p, nil
 }
 
@@ -241,8 +279,13 @@ func CheckExecutable(path string) error {
 
 // Do sends req to an idle worker, waiting for one until ctx is done. The caller must Close
 // the response; that makes the worker idle again (or recycles it, or replaces it when the
-// request was abandoned).
+// request was abandoned). With a shared socket it sends req over the pool's Client, waiting
+// for a free connection, and the kernel picks the worker.
 func (p *Pool) Do(ctx context.Context, req Request) (*Response, error) {
+	if p.shared != nil {
+		p.served.Add(1)
+		return p.shared.client.Do(ctx, req)
+	}
 	for {
 		w, err := p.q.get(ctx)
 		if err != nil {
@@ -283,11 +326,14 @@ func (p *Pool) PIDs() []int {
 	return pids
 }
 
-// Restarts counts workers started to replace one that died, or that was stopped because a
-// request was abandoned on it (timeout, client gone, broken response).
+// Restarts counts workers started to replace one that died (killed, crashed, a non-zero exit
+// status, or status 0 without having served), or that was stopped because a request was
+// abandoned on it (timeout, client gone, broken response).
 func (p *Pool) Restarts() int64 { return p.restarts.Load() }
 
-// Recycles counts workers replaced after MaxRequests requests.
+// Recycles counts workers replaced after MaxRequests requests, or after they exited with
+// status 0 on their own once they had served: the app's own recycling (php-cgi's
+// PHP_FCGI_MAX_REQUESTS).
 func (p *Pool) Recycles() int64 { return p.recycles.Load() }
 
 // Values is the first worker's answer to FCGI_GET_VALUES for MaxConns, MaxReqs and
@@ -310,9 +356,16 @@ func (p *Pool) Close() error {
 		for _, w := range p.q.close() {
 			w.closeConn()
 		}
+		if p.shared != nil {
+			p.shared.client.Close()
+		}
 		p.wg.Wait()
 		close(p.spawnc)
 		<-p.spawnDone
+		if p.shared != nil {
+			// Only now: a worker restarted during Close still needed it.
+			p.shared.file.Close()
+		}
 		if p.sockDir != "" {
 			os.RemoveAll(p.sockDir)
 		}
@@ -403,14 +456,13 @@ func (p *Pool) supervise(slot int, ready chan<- error) {
 		switch why {
 		case endClosing:
 			return
-		case endRecycled:
+		case endRecycled, endExited:
 			p.recycles.Add(1)
 			backoff = 0
 		default:
 			p.restarts.Add(1)
 			// Only a worker that died young without serving anything looks like a crash loop;
-			// one that exits on its own after a number of requests (php-cgi does, after
-			// PHP_FCGI_MAX_REQUESTS) is replaced at once.
+			// one that exits on its own after a number of requests is replaced at once.
 			if time.Since(w.started) < healthyLife && w.served.Load() == 0 {
 				backoff = nextBackoff(backoff)
 			} else {
@@ -442,7 +494,12 @@ func (p *Pool) watch(w *worker) end {
 		case why = <-w.retire:
 		default:
 		}
-		if why != endRecycled {
+		switch {
+		case why == endDied && w.exitedClean() && w.served.Load() > 0:
+			// php-cgi does this after PHP_FCGI_MAX_REQUESTS requests.
+			why = endExited
+			p.log.Printf("fastcgi: worker %d pid %d exited on its own after %d requests (%s): the app recycles itself; restarting it", w.slot, w.pid, w.served.Load(), w.exitText())
+		case why != endRecycled:
 			p.log.Printf("fastcgi: worker %d pid %d ended (%s); restarting it", w.slot, w.pid, w.exitText())
 		}
 		// Whatever it started in its process group goes with it.
@@ -524,39 +581,18 @@ func (p *Pool) spawner() {
 
 type filer interface{ File() (*os.File, error) }
 
-// startWorker creates a listening socket and starts a process with it as fd 0.
+// startWorker starts a process with a listening socket as fd 0: the shared one, or a new one
+// of its own.
 func (p *Pool) startWorker(slot, gen int) (*worker, error) {
 	w := &worker{p: p, slot: slot, exited: make(chan struct{}), retire: make(chan end, 1)}
-	var ln net.Listener
-	var err error
-	if p.cfg.Network == "unix" {
-		w.network = "unix"
-		w.addr = filepath.Join(p.sockDir, fmt.Sprintf("w%d.%d.sock", slot, gen))
-		var ul *net.UnixListener
-		if ul, err = net.ListenUnix("unix", &net.UnixAddr{Name: w.addr, Net: "unix"}); err == nil {
-			// The socket file must outlive this listener: the worker holds the socket.
-			ul.SetUnlinkOnClose(false)
-			ln = ul
+	sock := p.shared.fileOrNil()
+	if sock == nil {
+		var err error
+		if sock, err = p.listenWorker(w, gen); err != nil {
+			return nil, err
 		}
-	} else {
-		w.network = "tcp"
-		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err == nil {
-			w.addr = ln.Addr().String()
-		}
+		defer sock.Close()
 	}
-	if err != nil {
-		return nil, fmt.Errorf("fastcgi: worker %d: creating its socket: %w", slot, err)
-	}
-	// The child gets a duplicate; ours closes so that once the worker is gone a connection is
-	// refused at once rather than left in a backlog no one accepts. (os.StartProcess puts the
-	// shared descriptor in blocking mode, as an accept loop expects.)
-	sock, err := ln.(filer).File()
-	ln.Close()
-	if err != nil {
-		w.removeSocket()
-		return nil, fmt.Errorf("fastcgi: worker %d: %w", slot, err)
-	}
-	defer sock.Close()
 	logR, logW, err := os.Pipe()
 	if err != nil {
 		w.removeSocket()
@@ -588,9 +624,48 @@ func (p *Pool) startWorker(slot, gen int) (*worker, error) {
 	go p.copyLog(w, logR)
 	go func() {
 		w.state, w.waitErr = w.proc.Wait()
+		if p.shared != nil {
+			p.shared.exits.add(w)
+		}
 		close(w.exited)
 	}()
 	return w, nil
+}
+
+// listenWorker creates w's own listening socket and returns the copy to pass to the worker.
+func (p *Pool) listenWorker(w *worker, gen int) (*os.File, error) {
+	slot := w.slot
+	var ln net.Listener
+	var err error
+	if p.cfg.Network == "unix" {
+		w.network = "unix"
+		w.addr = filepath.Join(p.sockDir, fmt.Sprintf("w%d.%d.sock", slot, gen))
+		var ul *net.UnixListener
+		if ul, err = net.ListenUnix("unix", &net.UnixAddr{Name: w.addr, Net: "unix"}); err == nil {
+			// The socket file must outlive this listener: the worker holds the socket.
+			ul.SetUnlinkOnClose(false)
+			ln = ul
+		}
+	} else {
+		w.network = "tcp"
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err == nil {
+			w.addr = ln.Addr().String()
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fastcgi: worker %d: creating its socket: %w", slot, err)
+	}
+	// The child gets a duplicate (the caller closes it once the child has it); ours closes so
+	// that once the worker is gone a connection is refused at once rather than left in a
+	// backlog no one accepts. (os.StartProcess puts the shared descriptor in blocking mode, as
+	// an accept loop expects.)
+	sock, err := ln.(filer).File()
+	ln.Close()
+	if err != nil {
+		w.removeSocket()
+		return nil, fmt.Errorf("fastcgi: worker %d: %w", slot, err)
+	}
+	return sock, nil
 }
 
 // copyLog writes a worker's own stdout and stderr to the log, a line at a time.
@@ -662,6 +737,11 @@ func (p *Pool) waitReady(w *worker) error {
 		return fmt.Errorf("fastcgi: worker %d (pid %d, %s) did not answer FCGI_GET_VALUES within %v: is it a FastCGI program accepting on fd 0?", w.slot, w.pid, p.cfg.Program.Path, p.cfg.StartTimeout)
 	}
 	return fmt.Errorf("fastcgi: worker %d (pid %d, %s): %w", w.slot, w.pid, p.cfg.Program.Path, err)
+}
+
+// exitedClean reports whether the process exited with status 0.
+func (w *worker) exitedClean() bool {
+	return w.waitErr == nil && w.state != nil && w.state.Success()
 }
 
 func (w *worker) exitText() string {

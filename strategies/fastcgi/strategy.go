@@ -15,8 +15,13 @@ import (
 )
 
 // Strategy serves a program through a pool of persistent FastCGI workers, or through an
-// already-running FastCGI server when Config.FastCGIAddr is set.
-type Strategy struct{}
+// already-running FastCGI server when Config.FastCGIAddr is set. The zero value gives each
+// worker its own socket.
+type Strategy struct {
+	// SharedSocket runs the pool as spawn-fcgi and php-fpm do: all the workers accept on one
+	// socket (PoolConfig.SharedSocket). Config.MaxRequests cannot be used with it.
+	SharedSocket bool
+}
 
 var _ strategies.Strategy = Strategy{}
 
@@ -27,10 +32,11 @@ func (Strategy) Name() string { return "fastcgi" }
 const connectTimeout = 5 * time.Second
 
 // Start implements strategies.Strategy. Without FastCGIAddr it starts cfg.Workers workers of
-// cfg.Program on unix sockets and returns once all of them accept; cfg.MaxRequests recycles
-// them. With FastCGIAddr it checks that the server accepts and opens at most cfg.Workers
-// connections to it (so set Workers to at most the server's process count).
-func (Strategy) Start(ctx context.Context, cfg strategies.Config) (strategies.Backend, error) {
+// cfg.Program on unix sockets, one each or (SharedSocket) one for all, and returns once they
+// accept; cfg.MaxRequests recycles them (not with SharedSocket). With FastCGIAddr it checks
+// that the server accepts and opens at most cfg.Workers connections to it (so set Workers to
+// at most the server's process count).
+func (s Strategy) Start(ctx context.Context, cfg strategies.Config) (strategies.Backend, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("fastcgi: %w", err)
 	}
@@ -53,6 +59,9 @@ func (Strategy) Start(ctx context.Context, cfg strategies.Config) (strategies.Ba
 		if cfg.MaxRequests > 0 {
 			logger.Printf("fastcgi: max-requests %d ignored: the server at %s manages its own processes", cfg.MaxRequests, cfg.FastCGIAddr)
 		}
+		if s.SharedSocket {
+			logger.Printf("fastcgi: shared-socket ignored: the server at %s manages its own processes", cfg.FastCGIAddr)
+		}
 		client := &Client{Network: network, Address: address, MaxConns: workers, Logger: logger}
 		h := &Handler{Doer: client, Program: cfg.Program, Timeout: cfg.Timeout, Logger: logger}
 		var pids func() []int
@@ -63,10 +72,11 @@ func (Strategy) Start(ctx context.Context, cfg strategies.Config) (strategies.Ba
 	}
 
 	pool, err := StartPool(ctx, PoolConfig{
-		Program:     cfg.Program,
-		Workers:     workers,
-		MaxRequests: cfg.MaxRequests,
-		Logger:      logger,
+		Program:      cfg.Program,
+		Workers:      workers,
+		MaxRequests:  cfg.MaxRequests,
+		SharedSocket: s.SharedSocket,
+		Logger:       logger,
 	})
 	if err != nil {
 		return nil, err

@@ -7,10 +7,14 @@
  *                    filename, the count and checksum of the body
  *   stderr           the same, after two lines on FCGI_STDERR (the second in two writes)
  *   hang=PATH        writes its pid to PATH, then sleeps 60 s without answering
+ *   sleep=MS         the request as the test sees it, after MS milliseconds
  *   stream           a header, "pid=N" and 16 KiB, flushed, then sleeps 60 s
  *   big=N            N bytes of a known pattern
  *   redirect         a local redirect to /app/target (whose answer is "target")
  *   exit             exits without answering
+ *
+ * With RESPONDER_MAX_REQUESTS=N in its environment it exits with status 0 after N requests,
+ * as php-cgi does after PHP_FCGI_MAX_REQUESTS: a worker that recycles itself.
  *
  * Built by the tests with: cc -O2 -o responder responder.c -lfcgi
  */
@@ -31,7 +35,9 @@ int main(void)
 	FCGX_Request r;
 	if (FCGX_Init() != 0 || FCGX_InitRequest(&r, 0, 0) != 0)
 		return 1;
-	while (FCGX_Accept_r(&r) >= 0) {
+	const char *max = getenv("RESPONDER_MAX_REQUESTS");
+	long limit = max ? atol(max) : 0;
+	for (long served = 0; (limit <= 0 || served < limit) && FCGX_Accept_r(&r) >= 0; served++) {
 		const char *q = param(&r, "QUERY_STRING");
 		if (strcmp(param(&r, "PATH_INFO"), "/target") == 0) {
 			FCGX_FPrintF(r.out, "Content-Type: text/plain\r\n\r\ntarget method=%s\n", param(&r, "REQUEST_METHOD"));
@@ -76,6 +82,8 @@ int main(void)
 			}
 			continue;
 		}
+		if (strncmp(q, "sleep=", 6) == 0)
+			usleep(atol(q + 6) * 1000);
 		if (strcmp(q, "stderr") == 0) {
 			FCGX_FPrintF(r.err, "first problem\nsecond ");
 			FCGX_FFlush(r.err);
@@ -97,5 +105,7 @@ int main(void)
 			(int)getpid(), param(&r, "REQUEST_METHOD"), q, param(&r, "PATH_INFO"),
 			param(&r, "SCRIPT_FILENAME"), param(&r, "REDIRECT_STATUS"), got, sum);
 	}
+	/* Ends the last request (FCGI_END_REQUEST); the connection closes as the process exits. */
+	FCGX_Finish_r(&r);
 	return 0;
 }
