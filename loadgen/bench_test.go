@@ -2,53 +2,14 @@ package loadgen
 
 import (
 	"context"
-	"net"
 	"strconv"
 	"testing"
 	"time"
 )
 
-// BenchmarkRoundTrip measures one connection's request/response cycle against refapp.Handler()
-// served by a child process (so the allocations counted are the client's alone), cycling
-// through the get workload with verification on. The target is 0 allocs/op.
-func BenchmarkRoundTrip(b *testing.B) {
-	for _, name := range WorkloadNames {
-		b.Run(name, func(b *testing.B) {
-			url := startRefappProcess(b)
-			tg, err := parseTarget(url, false)
-			if err != nil {
-				b.Fatal(err)
-			}
-			reqs, err := renderWorkload(tg, mustWorkload(b, name))
-			if err != nil {
-				b.Fatal(err)
-			}
-			var d net.Dialer
-			c := newClient(d.DialContext, tg.addr, 10*time.Second)
-			defer c.close()
-			rec := newRecorder()
-			var x exchange
-			ctx := context.Background()
-			c.roundTrip(ctx, &reqs[0], true, &x) // connect outside the timing
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				c.roundTrip(ctx, &reqs[i], true, &x)
-				rec.add(&x)
-				if i++; i == len(reqs) {
-					i = 0
-				}
-			}
-			if rec.errors != [numClasses]int64{} {
-				b.Fatalf("got errors %v (%v); want none", rec.errors, rec.samples)
-			}
-		})
-	}
-}
-
-// BenchmarkRun measures Run at concurrency 8 against refapp.Handler() in a child process on
-// 127.0.0.1, with verification: b.N requests per run, reported as req/s. Use -benchtime=3s for
-// a run of about three seconds.
+// BenchmarkRun measures Run against refapp.Handler() in a child process on 127.0.0.1, with
+// verification: b.N requests per run, reported as req/s. Use -benchtime=3s for a run of about
+// three seconds.
 func BenchmarkRun(b *testing.B) {
 	for _, conc := range []int{1, 8} {
 		b.Run("concurrency="+strconv.Itoa(conc), func(b *testing.B) {
@@ -72,33 +33,49 @@ func BenchmarkRun(b *testing.B) {
 	}
 }
 
-// BenchmarkRoundTripCanned measures the client's own cost: the server is an allocation-free
-// canned responder in this process, so ns/op is mostly loopback I/O and both ends' syscalls.
-func BenchmarkRoundTripCanned(b *testing.B) {
+// BenchmarkRunCanned measures the generator's own cost: the server is an allocation-free canned
+// responder in this process, so ns/op is mostly loopback I/O and both ends' syscalls, and
+// allocs/op (one Run's set-up spread over b.N requests) tends to 0.
+func BenchmarkRunCanned(b *testing.B) {
 	w := oneRequest(b, "get", 0)
 	body := w.Requests[0].Expected.Body
 	srv, _ := cannedServer(b, httpResponse("HTTP/1.1", "Content-Length: "+strconv.Itoa(len(body))+"\r\n", body), false)
-	tg, err := parseTarget(srv.url(), false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	reqs, err := renderWorkload(tg, w)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var d net.Dialer
-	c := newClient(d.DialContext, tg.addr, 10*time.Second)
-	defer c.close()
-	rec := newRecorder()
-	var x exchange
-	ctx := context.Background()
-	c.roundTrip(ctx, &reqs[0], true, &x)
 	b.ReportAllocs()
-	for b.Loop() {
-		c.roundTrip(ctx, &reqs[0], true, &x)
-		rec.add(&x)
+	b.ResetTimer()
+	res, err := Run(context.Background(), Config{URL: srv.url(), Workload: w, Requests: int64(b.N), Verify: true})
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
 	}
-	if rec.errors != [numClasses]int64{} {
-		b.Fatalf("got errors %v (%v); want none", rec.errors, rec.samples)
+	if n := res.ErrorCount(); n != 0 {
+		b.Fatalf("got %d errors %v (%v); want none", n, res.Errors, res.ErrorSamples)
+	}
+}
+
+// BenchmarkOpenLoop sends b.N requests at a fixed rate to a canned server in this process and
+// reports how late after their intended start they were sent: the pacer's precision (its
+// target is a median well under 100µs; see TestOpenLoopPrecision). Use -benchtime=10000x.
+func BenchmarkOpenLoop(b *testing.B) {
+	for _, rate := range []float64{1000, 10000} {
+		b.Run("rate="+strconv.FormatFloat(rate, 'f', -1, 64), func(b *testing.B) {
+			w := oneRequest(b, "get", 0)
+			body := w.Requests[0].Expected.Body
+			srv, _ := cannedServer(b, httpResponse("HTTP/1.1", "Content-Length: "+strconv.Itoa(len(body))+"\r\n", body), false)
+			b.ReportAllocs()
+			b.ResetTimer()
+			res, err := Run(context.Background(), Config{URL: srv.url(), Workload: w, Rate: rate,
+				Requests: int64(b.N), Warmup: 100 * time.Millisecond})
+			b.StopTimer()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n := res.ErrorCount(); n != 0 {
+				b.Fatalf("got %d errors %v (%v); want none", n, res.Errors, res.ErrorSamples)
+			}
+			b.ReportMetric(float64(res.ScheduleLag.ValueAtQuantile(50))/1e3, "lag-p50-µs")
+			b.ReportMetric(float64(res.ScheduleLag.ValueAtQuantile(99))/1e3, "lag-p99-µs")
+			b.ReportMetric(float64(res.Late), "late")
+			b.ReportMetric(float64(res.Unsent), "unsent")
+		})
 	}
 }

@@ -3,9 +3,11 @@ package loadgen
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -14,9 +16,31 @@ import (
 // DefaultTimeout is the per-request timeout when Config.Timeout is zero.
 const DefaultTimeout = 30 * time.Second
 
-// MaxConcurrency bounds Config.Concurrency. Each connection has a worker goroutine with its own
-// latency histogram (about 150 KB, so that recording needs no lock): 1024 of them take 150 MB.
+// MaxConcurrency bounds Config.Concurrency and Config.MaxConnections. Each connection has a
+// 32 KiB read buffer: 1024 of them take 32 MiB.
 const MaxConcurrency = 1024
+
+// MaxThreads bounds Config.Threads.
+const MaxThreads = 256
+
+// MaxRate bounds Config.Rate, in requests per second.
+const MaxRate = 10_000_000
+
+// DefaultInterval is the length of the intervals of Result.Intervals when Config.Interval is zero.
+const DefaultInterval = time.Second
+
+// MinInterval bounds Config.Interval from below: every interval keeps a histogram.
+const MinInterval = 10 * time.Millisecond
+
+// LateThreshold is how far behind its intended start time a request of an open-loop run may be
+// sent before it counts in Result.Late.
+const LateThreshold = time.Millisecond
+
+// SendGrace is how long after the end of an open-loop schedule the requests due before it may
+// still be sent (late) when connections free up; those still waiting then count in
+// Result.Unsent. It keeps a hiccup of the machine at the very end from passing for a lack of
+// connections.
+const SendGrace = 100 * time.Millisecond
 
 // ErrNotLoopback is wrapped by the error Validate and Run return when the URL names a host other
 // than a loopback address and Config.AllowRemote is off.
@@ -35,8 +59,27 @@ type Config struct {
 	// Workload is the set of requests sent in turn. (--workload, --work)
 	Workload *Workload
 	// Concurrency is the number of connections, each with one request in flight; default 1,
-	// at most MaxConcurrency. (--concurrency)
+	// at most MaxConcurrency. In an open-loop run (Rate > 0) it is the number opened before
+	// the start: more are opened while the schedule needs them, up to MaxConnections.
+	// (--concurrency)
 	Concurrency int
+	// Rate, when positive, selects the open (fixed-rate) model: requests are sent on a
+	// schedule of Rate per second in total, whether or not earlier ones have been answered,
+	// and latency runs from each request's intended start (see Result). Zero selects the
+	// closed loop. At most MaxRate. (--rate)
+	Rate float64
+	// MaxConnections bounds the connections an open-loop run may open to keep to its
+	// schedule; default MaxConcurrency, at least Concurrency. When all are busy, due
+	// requests wait and are sent late (Result.Late) or not at all (Result.Unsent).
+	// (--max-connections)
+	MaxConnections int
+	// Threads is the number of event-loop threads that drive the connections (like wrk's
+	// -t): default half the CPUs Go may use (GOMAXPROCS/2, at least 1), at most the number of
+	// connections in a closed loop, and at most MaxThreads. (--threads)
+	Threads int
+	// Interval is the length of the intervals of Result.Intervals; default DefaultInterval,
+	// at least MinInterval. (--interval)
+	Interval time.Duration
 	// Duration bounds the measured load in time. At least one of Duration and Requests must be
 	// set; with both the run ends at whichever is reached first. Requests in flight when the
 	// time is up are completed and counted. (--duration)
@@ -47,7 +90,8 @@ type Config struct {
 	// Warmup is load sent before the measured phase, left out of the Result. (--warmup)
 	Warmup time.Duration
 	// Timeout bounds each request, from connecting to the end of the response; default
-	// DefaultTimeout. (--timeout)
+	// DefaultTimeout. It is enforced to within Timeout/20 (at least 1 ms, at most 100 ms).
+	// (--timeout)
 	Timeout time.Duration
 	// Verify compares each response's status and body with the workload's expected ones and
 	// counts differences as ClassMismatch. (--verify)
@@ -87,6 +131,20 @@ func (c Config) Validate() error {
 	if c.Timeout < 0 {
 		bad("--timeout must not be negative, got %s", c.Timeout)
 	}
+	if c.Rate < 0 || c.Rate > MaxRate || math.IsNaN(c.Rate) {
+		bad("--rate must be 0 (closed loop) or up to %d requests per second, got %v", MaxRate, c.Rate)
+	}
+	if c.MaxConnections < 0 || c.MaxConnections > MaxConcurrency {
+		bad("--max-connections must be 1..%d, got %d", MaxConcurrency, c.MaxConnections)
+	} else if c.Rate > 0 && c.MaxConnections > 0 && c.Concurrency > c.MaxConnections {
+		bad("--concurrency (%d) must not exceed --max-connections (%d)", c.Concurrency, c.MaxConnections)
+	}
+	if c.Threads < 0 || c.Threads > MaxThreads {
+		bad("--threads must be 1..%d, got %d", MaxThreads, c.Threads)
+	}
+	if c.Interval < 0 || c.Interval > 0 && c.Interval < MinInterval {
+		bad("--interval must be at least %s, got %s", MinInterval, c.Interval)
+	}
 	return errors.Join(errs...)
 }
 
@@ -98,6 +156,19 @@ func (c Config) withDefaults() Config {
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = MaxConcurrency
+	}
+	if c.Rate == 0 {
+		c.MaxConnections = c.Concurrency
+	}
+	if c.Interval == 0 {
+		c.Interval = DefaultInterval
+	}
+	if c.Threads == 0 {
+		c.Threads = max(1, runtime.GOMAXPROCS(0)/2)
+	}
+	c.Threads = min(c.Threads, c.MaxConnections)
 	return c
 }
 

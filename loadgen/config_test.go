@@ -3,7 +3,7 @@ package loadgen
 import (
 	"context"
 	"errors"
-	"net"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +26,17 @@ func TestValidate(t *testing.T) {
 			*c = Config{URL: "", Concurrency: -1, Duration: -time.Second, Requests: -5, Warmup: -1, Timeout: -1}
 		}, []string{"--url", "--workload", "--concurrency", "--duration", "--requests", "--warmup", "--timeout"}},
 		{"too many connections", func(c *Config) { c.Concurrency = MaxConcurrency + 1 }, []string{"--concurrency must be 1..1024"}},
+		{"open loop", func(c *Config) {
+			c.Rate, c.Concurrency, c.MaxConnections, c.Interval = 1000, 4, 64, 100*time.Millisecond
+		}, nil},
+		{"every open-loop problem at once", func(c *Config) { c.Rate, c.MaxConnections, c.Threads, c.Interval = -1, -1, -1, -1 },
+			[]string{"--rate", "--max-connections", "--threads", "--interval"}},
+		{"rate not a number", func(c *Config) { c.Rate = math.NaN() }, []string{"--rate"}},
+		{"rate too high", func(c *Config) { c.Rate = MaxRate + 1 }, []string{"--rate"}},
+		{"more initial connections than allowed", func(c *Config) { c.Rate, c.Concurrency, c.MaxConnections = 10, 8, 4 },
+			[]string{"--concurrency (8) must not exceed --max-connections (4)"}},
+		{"too many threads", func(c *Config) { c.Threads = MaxThreads + 1 }, []string{"--threads must be 1..256"}},
+		{"interval too short", func(c *Config) { c.Interval = time.Millisecond }, []string{"--interval must be at least 10ms"}},
 		{"no end", func(c *Config) { c.Requests = 0 }, []string{"--duration or --requests"}},
 		{"empty workload", func(c *Config) { c.Workload = &Workload{Name: "none"} }, []string{`--workload "none" has no requests`}},
 		{"https", func(c *Config) { c.URL = "https://127.0.0.1/" }, []string{"--url", "scheme must be http"}},
@@ -99,9 +110,9 @@ func TestLoopbackGuard(t *testing.T) {
 				t.Fatalf("got %v; want ErrNotLoopback", err)
 			}
 			// Run must refuse before any traffic: the dialer must never be called.
-			dial := func(context.Context, string, string) (net.Conn, error) {
+			dial := func(string) error {
 				t.Errorf("dialled %s; want no traffic to a remote host", tt.url)
-				return nil, errors.New("test: no dialling")
+				return errors.New("test: no dialling")
 			}
 			res, err := run(context.Background(), cfg, dial)
 			if !errors.Is(err, ErrNotLoopback) || res != nil {

@@ -56,13 +56,14 @@ type head struct {
 	contentLength int64 // -1 when absent
 }
 
-// responseReader parses HTTP/1.1 responses from rd through a fixed buffer. It allocates nothing
-// after newResponseReader: lines are parsed in place and bodies are compared as they stream.
+// responseReader buffers the bytes of one connection: a fixed buffer, the only memory a response
+// ever gets. The event loop fills it with non-blocking reads (free, then advance w); readResponse
+// fills it from an io.Reader (tests, fuzzing). Either way a responseParser consumes it.
 type responseReader struct {
-	rd   io.Reader
+	rd   io.Reader // for fill; nil in the event loop
 	buf  []byte
 	r, w int   // buf[r:w] is read but not yet consumed
-	read int64 // bytes taken from rd since reset
+	read int64 // bytes taken in since reset
 }
 
 func newResponseReader(rd io.Reader, size int) *responseReader {
@@ -75,127 +76,355 @@ func (rr *responseReader) reset(rd io.Reader) {
 	rr.r, rr.w, rr.read = 0, 0, 0
 }
 
-// buffered is the number of bytes read from rd but not consumed.
+// buffered is the number of bytes read but not consumed.
 func (rr *responseReader) buffered() int { return rr.w - rr.r }
 
-// readResponse reads one response (skipping 1xx interim ones). When compare is set, the body is
-// compared with expect; response.match tells the outcome. An error leaves the reader in an
-// undefined state: the connection must be closed. io.EOF means the connection was closed before
-// any byte of the response; a close later gives io.ErrUnexpectedEOF.
+// free returns the unused end of the buffer for the next read, first moving unconsumed bytes to
+// the start when the end is full. It is empty only when unconsumed bytes fill the whole buffer,
+// which a parser reports as errLineTooLong before it happens.
+func (rr *responseReader) free() []byte {
+	switch {
+	case rr.r == rr.w:
+		rr.r, rr.w = 0, 0
+	case rr.w == len(rr.buf) && rr.r > 0:
+		rr.w = copy(rr.buf, rr.buf[rr.r:rr.w])
+		rr.r = 0
+	}
+	return rr.buf[rr.w:]
+}
+
+// added records n bytes read into free().
+func (rr *responseReader) added(n int) {
+	rr.w += n
+	rr.read += int64(n)
+}
+
+// fill reads more bytes from rd into the buffer.
+func (rr *responseReader) fill() error {
+	p := rr.free()
+	if len(p) == 0 {
+		return errLineTooLong
+	}
+	for range 100 {
+		n, err := rr.rd.Read(p)
+		rr.added(n)
+		if n > 0 {
+			return nil // a sticky error comes back on the next call
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return errNoProgress
+}
+
+// readResponse reads one response from rd (skipping 1xx interim ones). When compare is set, the
+// body is compared with expect; response.match tells the outcome. An error leaves the reader in
+// an undefined state: the connection must be closed. io.EOF means the connection was closed
+// before any byte of the response; a close later gives io.ErrUnexpectedEOF.
 func (rr *responseReader) readResponse(expect []byte, compare bool) (response, error) {
-	for interim := 0; ; interim++ {
-		h, err := rr.readHead()
+	var p responseParser
+	p.begin(expect, compare)
+	for {
+		done, err := p.advance(rr, false)
 		if err != nil {
 			return response{}, err
 		}
-		if h.status < 200 {
-			if h.status == 101 {
-				return response{}, errSwitching
-			}
-			if interim == maxInterim {
-				return response{}, errTooManyInterim
-			}
-			continue
+		if done {
+			return p.resp, nil
 		}
-		resp := response{status: h.status, close: h.close}
-		cmp := comparer{expect: expect, on: compare, ok: true}
-		switch {
-		case h.status == 204 || h.status == 304:
-			// No body, whatever the header says.
-		case h.chunked:
-			err = rr.readChunked(&cmp)
-			if h.contentLength >= 0 {
-				// Both framings: a message that may be meant to smuggle; never reuse.
-				resp.close = true
+		if err := rr.fill(); err != nil {
+			if err != io.EOF {
+				return response{}, err
 			}
-		case h.te:
-			// A transfer coding other than chunked last: the body runs to the close.
-			err = rr.readToEOF(&cmp)
-			resp.close = true
-		case h.contentLength >= 0:
-			if h.contentLength > maxBodyBytes {
-				return response{}, errBodyTooLarge
+			if done, err := p.advance(rr, true); !done {
+				return response{}, err
 			}
-			err = rr.readBody(h.contentLength, &cmp)
-		default:
-			err = rr.readToEOF(&cmp)
-			resp.close = true
+			return p.resp, nil
 		}
-		resp.bodyBytes = cmp.n
-		resp.match = compare && cmp.ok && cmp.n == int64(len(expect))
-		return resp, err
 	}
 }
 
-// readHead reads the status line and the header fields.
-func (rr *responseReader) readHead() (head, error) {
-	h := head{contentLength: -1}
-	budget := maxHeaderBytes
-	line, err := rr.readLine(&budget)
-	if err != nil {
-		return h, err
-	}
-	http10, ok := parseStatusLine(line, &h.status)
-	if !ok {
-		return h, errStatusLine
-	}
-	keepAlive := false
+// parseState is where a responseParser is in a response.
+type parseState uint8
+
+const (
+	psStatus    parseState = iota // the status line
+	psHeader                      // header fields
+	psBody                        // a body of known length: remaining bytes
+	psChunkSize                   // a chunk-size line
+	psChunkData                   // chunk data: remaining bytes
+	psChunkEnd                    // the CRLF after chunk data
+	psTrailer                     // trailer fields
+	psToEOF                       // a body delimited by the end of the connection
+	psDone
+)
+
+// responseParser parses one response from a responseReader's buffer as bytes arrive: advance
+// consumes what is there and says whether more is needed, so that an event loop can wait for the
+// connection to be readable between calls. Lines are consumed whole (a line longer than the
+// buffer is an error); bodies are compared with the expected one as they stream by. It allocates
+// nothing.
+type responseParser struct {
+	state     parseState
+	interim   int  // 1xx responses skipped
+	budget    int  // bytes left for the current header section or line
+	scanned   int  // bytes of an incomplete line already searched for its end
+	h         head // of the response being read
+	http10    bool
+	keepAlive bool
+	remaining int64 // of psBody or psChunkData
+	cmp       comparer
+	compare   bool
+	resp      response // the result once advance reports done
+}
+
+// begin starts a new response.
+func (p *responseParser) begin(expect []byte, compare bool) {
+	*p = responseParser{compare: compare, cmp: comparer{expect: expect, on: compare, ok: true}}
+	p.beginHead()
+}
+
+func (p *responseParser) beginHead() {
+	p.state = psStatus
+	p.budget = maxHeaderBytes
+	p.h = head{contentLength: -1}
+	p.http10, p.keepAlive = false, false
+}
+
+// advance consumes the buffered bytes of the response. It returns done once the whole response
+// is consumed (p.resp then holds it), or neither done nor an error when it needs more bytes. eof
+// says that no more bytes will come: the connection was closed.
+func (p *responseParser) advance(rr *responseReader, eof bool) (done bool, err error) {
 	for {
-		line, err := rr.readLine(&budget)
-		if err != nil {
-			return h, unexpectedEOF(err)
-		}
-		if len(line) == 0 {
-			break
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			return h, errObsFold
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || bytes.IndexAny(line[:colon], " \t") >= 0 {
-			return h, errHeaderLine
-		}
-		name, value := line[:colon], trimOWS(line[colon+1:])
-		switch {
-		case equalFold(name, "content-length"):
-			n, ok := parseDecimal(value)
-			if !ok {
-				return h, errContentLength
+		switch p.state {
+		case psDone:
+			return true, nil
+		case psBody, psChunkData:
+			if p.remaining > 0 {
+				if rr.r == rr.w {
+					if eof {
+						return false, io.ErrUnexpectedEOF
+					}
+					return false, nil
+				}
+				m := rr.w - rr.r
+				if int64(m) > p.remaining {
+					m = int(p.remaining)
+				}
+				p.cmp.write(rr.buf[rr.r : rr.r+m])
+				rr.r += m
+				p.remaining -= int64(m)
+				continue
 			}
-			if h.contentLength >= 0 && h.contentLength != n {
-				return h, errTwoContentLengths
+			if p.state == psBody {
+				p.finish()
+				continue
 			}
-			h.contentLength = n
-		case equalFold(name, "transfer-encoding"):
-			// Codings apply in order over all fields: only the last one says whether it ends
-			// in chunked.
-			if last := lastToken(value); len(last) > 0 {
-				h.te = true
-				h.chunked = equalFold(last, "chunked")
-			}
-		case equalFold(name, "connection"):
-			for rest := value; len(rest) > 0; {
-				var tok []byte
-				tok, rest = nextToken(rest)
-				switch {
-				case equalFold(tok, "close"):
-					h.close = true
-				case equalFold(tok, "keep-alive"):
-					keepAlive = true
+			p.state, p.budget = psChunkEnd, 2 // CRLF
+		case psToEOF:
+			if rr.r < rr.w {
+				p.cmp.write(rr.buf[rr.r:rr.w])
+				rr.r = rr.w
+				if p.cmp.n > maxBodyBytes {
+					return false, errBodyTooLarge
 				}
 			}
+			if !eof {
+				return false, nil
+			}
+			p.finish()
+		default:
+			line, ok, err := p.line(rr)
+			if err != nil {
+				if p.state == psChunkEnd && err == errHeaderTooLarge {
+					return false, errChunkEnd
+				}
+				return false, err
+			}
+			if !ok {
+				switch {
+				case !eof:
+					return false, nil
+				case p.state == psStatus && rr.r == rr.w:
+					return false, io.EOF // nothing of this response came
+				}
+				return false, io.ErrUnexpectedEOF
+			}
+			if err := p.onLine(line); err != nil {
+				return false, err
+			}
 		}
 	}
-	if http10 {
+}
+
+// line returns the next whole line without its LF or CRLF, valid until the next read, charging
+// it to p.budget; ok is false when the line is not complete yet.
+func (p *responseParser) line(rr *responseReader) (line []byte, ok bool, err error) {
+	if i := bytes.IndexByte(rr.buf[rr.r+p.scanned:rr.w], '\n'); i >= 0 {
+		end := rr.r + p.scanned + i
+		p.budget -= end + 1 - rr.r
+		if p.budget < 0 {
+			return nil, false, errHeaderTooLarge
+		}
+		line = rr.buf[rr.r:end]
+		rr.r = end + 1
+		p.scanned = 0
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		return line, true, nil
+	}
+	p.scanned = rr.w - rr.r
+	switch {
+	case p.scanned > p.budget:
+		return nil, false, errHeaderTooLarge
+	case p.scanned == len(rr.buf):
+		return nil, false, errLineTooLong
+	}
+	return nil, false, nil
+}
+
+// onLine handles a whole line in one of the line states.
+func (p *responseParser) onLine(line []byte) error {
+	switch p.state {
+	case psStatus:
+		http10, ok := parseStatusLine(line, &p.h.status)
+		if !ok {
+			return errStatusLine
+		}
+		p.http10 = http10
+		p.state = psHeader
+	case psHeader:
+		if len(line) == 0 {
+			return p.endHead()
+		}
+		return p.headerField(line)
+	case psChunkSize:
+		size, err := parseChunkSize(line)
+		if err != nil {
+			return err
+		}
+		if size == 0 {
+			p.state, p.budget = psTrailer, maxHeaderBytes
+			return nil
+		}
+		if p.cmp.n+size > maxBodyBytes {
+			return errBodyTooLarge
+		}
+		p.state, p.remaining = psChunkData, size
+	case psChunkEnd:
+		if len(line) != 0 {
+			return errChunkEnd
+		}
+		p.state, p.budget = psChunkSize, maxChunkLine
+	case psTrailer:
+		if len(line) == 0 {
+			p.finish()
+		}
+	}
+	return nil
+}
+
+// headerField handles one header field line.
+func (p *responseParser) headerField(line []byte) error {
+	if line[0] == ' ' || line[0] == '\t' {
+		return errObsFold
+	}
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 || bytes.IndexAny(line[:colon], " \t") >= 0 {
+		return errHeaderLine
+	}
+	h := &p.h
+	name, value := line[:colon], trimOWS(line[colon+1:])
+	switch {
+	case equalFold(name, "content-length"):
+		n, ok := parseDecimal(value)
+		if !ok {
+			return errContentLength
+		}
+		if h.contentLength >= 0 && h.contentLength != n {
+			return errTwoContentLengths
+		}
+		h.contentLength = n
+	case equalFold(name, "transfer-encoding"):
+		// Codings apply in order over all fields: only the last one says whether it ends in
+		// chunked.
+		if last := lastToken(value); len(last) > 0 {
+			h.te = true
+			h.chunked = equalFold(last, "chunked")
+		}
+	case equalFold(name, "connection"):
+		for rest := value; len(rest) > 0; {
+			var tok []byte
+			tok, rest = nextToken(rest)
+			switch {
+			case equalFold(tok, "close"):
+				h.close = true
+			case equalFold(tok, "keep-alive"):
+				p.keepAlive = true
+			}
+		}
+	}
+	return nil
+}
+
+// endHead decides, at the end of a header section, what follows: another response after a 1xx
+// one, or the body.
+func (p *responseParser) endHead() error {
+	h := &p.h
+	if p.http10 {
 		if h.te {
 			// RFC 9112 section 6.1: the framing of such a message is faulty.
-			return h, errTransferEncoding10
+			return errTransferEncoding10
 		}
-		if !keepAlive {
+		if !p.keepAlive {
 			h.close = true
 		}
 	}
-	return h, nil
+	if h.status < 200 {
+		if h.status == 101 {
+			return errSwitching
+		}
+		if p.interim == maxInterim {
+			return errTooManyInterim
+		}
+		p.interim++
+		p.beginHead()
+		return nil
+	}
+	p.resp = response{status: h.status, close: h.close}
+	switch {
+	case h.status == 204 || h.status == 304:
+		// No body, whatever the header says.
+		p.finish()
+	case h.chunked:
+		p.state, p.budget = psChunkSize, maxChunkLine
+		if h.contentLength >= 0 {
+			// Both framings: a message that may be meant to smuggle; never reuse.
+			p.resp.close = true
+		}
+	case h.te:
+		// A transfer coding other than chunked last: the body runs to the close.
+		p.state = psToEOF
+		p.resp.close = true
+	case h.contentLength >= 0:
+		if h.contentLength > maxBodyBytes {
+			return errBodyTooLarge
+		}
+		p.state, p.remaining = psBody, h.contentLength
+	default:
+		p.state = psToEOF
+		p.resp.close = true
+	}
+	return nil
+}
+
+// finish completes the response.
+func (p *responseParser) finish() {
+	p.resp.bodyBytes = p.cmp.n
+	p.resp.match = p.compare && p.cmp.ok && p.cmp.n == int64(len(p.cmp.expect))
+	p.state = psDone
 }
 
 // parseStatusLine parses "HTTP/1.x NNN[ reason]" and reports whether the version is 1.0.
@@ -218,151 +447,6 @@ func parseStatusLine(line []byte, status *int) (http10, ok bool) {
 	}
 	*status = code
 	return line[7] == '0', true
-}
-
-// readLine returns the next line without its LF or CRLF, valid until the next read. budget is
-// decremented by the bytes consumed; a line that would take it below zero is an error.
-func (rr *responseReader) readLine(budget *int) ([]byte, error) {
-	scanned := 0
-	for {
-		if i := bytes.IndexByte(rr.buf[rr.r+scanned:rr.w], '\n'); i >= 0 {
-			end := rr.r + scanned + i
-			*budget -= end + 1 - rr.r
-			if *budget < 0 {
-				return nil, errHeaderTooLarge
-			}
-			line := rr.buf[rr.r:end]
-			rr.r = end + 1
-			if n := len(line); n > 0 && line[n-1] == '\r' {
-				line = line[:n-1]
-			}
-			return line, nil
-		}
-		scanned = rr.w - rr.r
-		if scanned > *budget {
-			return nil, errHeaderTooLarge
-		}
-		if err := rr.fill(); err != nil {
-			if err == io.EOF && scanned > 0 {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
-		}
-	}
-}
-
-// fill reads more bytes into the buffer, moving unconsumed ones to its start when it is full.
-func (rr *responseReader) fill() error {
-	switch {
-	case rr.r == rr.w:
-		rr.r, rr.w = 0, 0
-	case rr.w == len(rr.buf):
-		if rr.r == 0 {
-			return errLineTooLong
-		}
-		rr.w = copy(rr.buf, rr.buf[rr.r:rr.w])
-		rr.r = 0
-	}
-	for range 100 {
-		n, err := rr.rd.Read(rr.buf[rr.w:])
-		rr.w += n
-		rr.read += int64(n)
-		if n > 0 {
-			return nil // a sticky error comes back on the next call
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return errNoProgress
-}
-
-// readBody consumes n body bytes.
-func (rr *responseReader) readBody(n int64, cmp *comparer) error {
-	for n > 0 {
-		if rr.r == rr.w {
-			if err := rr.fill(); err != nil {
-				return unexpectedEOF(err)
-			}
-		}
-		m := rr.w - rr.r
-		if int64(m) > n {
-			m = int(n)
-		}
-		cmp.write(rr.buf[rr.r : rr.r+m])
-		rr.r += m
-		n -= int64(m)
-	}
-	return nil
-}
-
-// readToEOF consumes a body delimited by the end of the connection.
-func (rr *responseReader) readToEOF(cmp *comparer) error {
-	for {
-		if rr.r < rr.w {
-			cmp.write(rr.buf[rr.r:rr.w])
-			rr.r = rr.w
-			if cmp.n > maxBodyBytes {
-				return errBodyTooLarge
-			}
-		}
-		if err := rr.fill(); err != nil {
-			if err == io.EOF {
-				return nil
-			}
-			return err
-		}
-	}
-}
-
-// readChunked consumes a chunked body and its trailer section.
-func (rr *responseReader) readChunked(cmp *comparer) error {
-	for {
-		budget := maxChunkLine
-		line, err := rr.readLine(&budget)
-		if err != nil {
-			return unexpectedEOF(err)
-		}
-		size, err := parseChunkSize(line)
-		if err != nil {
-			return err
-		}
-		if size == 0 {
-			break
-		}
-		if cmp.n+size > maxBodyBytes {
-			return errBodyTooLarge
-		}
-		if err := rr.readBody(size, cmp); err != nil {
-			return err
-		}
-		budget = 2 // CRLF
-		line, err = rr.readLine(&budget)
-		if err == errHeaderTooLarge || err == nil && len(line) != 0 {
-			return errChunkEnd
-		}
-		if err != nil {
-			return unexpectedEOF(err)
-		}
-	}
-	budget := maxHeaderBytes
-	for {
-		line, err := rr.readLine(&budget)
-		if err != nil {
-			return unexpectedEOF(err)
-		}
-		if len(line) == 0 {
-			return nil
-		}
-	}
-}
-
-// unexpectedEOF turns io.EOF into io.ErrUnexpectedEOF: the response had begun.
-func unexpectedEOF(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
-	}
-	return err
 }
 
 // parseChunkSize parses "HEX[ws][;ext]".
