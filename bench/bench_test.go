@@ -136,8 +136,10 @@ func TestRunMatrix(t *testing.T) {
 	if res.Partial {
 		t.Errorf("Partial = true; want false")
 	}
-	if len(events) == 0 || events[len(events)-1].Index != len(want) {
-		t.Errorf("progress events end at %+v; want the last cell", events[len(events)-1])
+	if len(events) == 0 {
+		t.Errorf("no progress events")
+	} else if last := events[len(events)-1]; last.Index != len(want) {
+		t.Errorf("progress events end at %+v; want the last cell", last)
 	}
 }
 

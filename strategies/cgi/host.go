@@ -54,10 +54,6 @@ type Host struct {
 	devNullEr error
 	baseEnv   []string
 	dir       string
-
-	// Started counts programs started; Failed counts requests that got no response from the
-	// program (bad start, malformed output, timeout).
-	Started, Failed atomic.Int64
 }
 
 // ErrTimeout is logged when a program overran the timeout and was killed.
@@ -192,7 +188,6 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusInternalServerError, "starting: %v", err)
 		return
 	}
-	h.Started.Add(1)
 	pid := proc.Pid
 
 	// Kill the whole group on timeout or when the client goes away.
@@ -249,22 +244,18 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	switch {
 	case timedOut && hdrErr != nil:
-		h.Failed.Add(1)
 		h.logf("pid %d: %v after %v; killed its process group", pid, ErrTimeout, h.Timeout)
 		http.Error(w, "504 Gateway Timeout: the program did not answer in time", http.StatusGatewayTimeout)
 	case timedOut:
-		h.Failed.Add(1)
 		h.logf("pid %d: %v after %v mid-body; killed its process group", pid, ErrTimeout, h.Timeout)
 		// The header is out: cut the connection so the client sees a truncated body, not a
 		// complete-looking short one.
 		panic(http.ErrAbortHandler)
 	case hdrErr != nil:
-		h.Failed.Add(1)
 		h.logf("pid %d: %v (exit: %s)", pid, hdrErr, exitText(state, waitErr))
 		BadGateway(w)
 	case redirect:
 		if err := ServeLocalRedirect(w, r, hdr.Location, h); err != nil {
-			h.Failed.Add(1)
 			h.logf("pid %d: %v", pid, err)
 		}
 	case sendErr != nil:
@@ -297,7 +288,6 @@ func (h *Host) drainStderr(pid int, r *os.File, done chan<- struct{}) {
 }
 
 func (h *Host) fail(w http.ResponseWriter, code int, format string, args ...any) {
-	h.Failed.Add(1)
 	h.logf(format, args...)
 	http.Error(w, fmt.Sprintf("%d %s", code, http.StatusText(code)), code)
 }

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cgibench/cgibench/strategies"
@@ -40,9 +39,6 @@ type Handler struct {
 	Timeout time.Duration
 	// Logger receives failures; default discards.
 	Logger *log.Logger
-
-	// Failed counts requests that got no response from the program (503, 504, 502).
-	Failed atomic.Int64
 
 	once  sync.Once
 	extra []string // NAME=value params added to every request
@@ -146,7 +142,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err := cgi.ServeLocalRedirect(w, r, hdr.Location, h); err != nil {
-			h.Failed.Add(1)
 			h.Logger.Printf("fastcgi: %v", err)
 		}
 		return
@@ -160,7 +155,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	resp.Close()
 	if sendErr != nil {
 		if r.Context().Err() == nil {
-			h.Failed.Add(1)
 			h.Logger.Printf("fastcgi: %s: response cut short: %v", h.Program.Name, sendErr)
 		}
 		// The header is out: cut the connection so that the client sees a truncated body, not
@@ -191,7 +185,6 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		h.Logger.Printf("fastcgi: %s: client gone: %v", h.Program.Name, err)
 		return
 	}
-	h.Failed.Add(1)
 	h.Logger.Printf("fastcgi: %s: %v", h.Program.Name, err)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):

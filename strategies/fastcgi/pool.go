@@ -412,6 +412,22 @@ func nextBackoff(d time.Duration) time.Duration {
 	return min(2*d, maxBackoff)
 }
 
+// retryAfter handles a worker that failed to start: the slot's first failure goes to report
+// and ends the slot; a later one is retried after the backoff, which it doubles. It reports
+// whether to try again (false once the pool is closing).
+func (p *Pool) retryAfter(err error, first bool, report chan<- error, backoff *time.Duration) bool {
+	if first {
+		report <- err
+		return false
+	}
+	if p.isClosing() {
+		return false
+	}
+	*backoff = nextBackoff(*backoff)
+	p.log.Printf("%v; retrying in %v", err, *backoff)
+	return p.sleep(*backoff)
+}
+
 // supervise keeps one slot's worker running until the pool closes. The first start reports
 // to ready; later failures are retried with backoff.
 func (p *Pool) supervise(slot int, ready chan<- error) {
@@ -427,16 +443,7 @@ func (p *Pool) supervise(slot int, ready chan<- error) {
 			}
 		}
 		if err != nil {
-			if first {
-				ready <- err
-				return
-			}
-			if p.isClosing() {
-				return
-			}
-			backoff = nextBackoff(backoff)
-			p.log.Printf("%v; retrying in %v", err, backoff)
-			if !p.sleep(backoff) {
+			if !p.retryAfter(err, first, ready, &backoff) {
 				return
 			}
 			continue

@@ -79,16 +79,7 @@ func (p *Pool) superviseShared(slot int, started chan<- error) {
 	for gen := 0; ; gen++ {
 		w, err := p.startWorker(slot, gen)
 		if err != nil {
-			if first {
-				started <- err
-				return
-			}
-			if p.isClosing() {
-				return
-			}
-			backoff = nextBackoff(backoff)
-			p.log.Printf("%v; retrying in %v", err, backoff)
-			if !p.sleep(backoff) {
+			if !p.retryAfter(err, first, started, &backoff) {
 				return
 			}
 			continue
