@@ -54,7 +54,7 @@ func BenchmarkRunCanned(b *testing.B) {
 
 // BenchmarkOpenLoop sends b.N requests at a fixed rate to a canned server in this process and
 // reports how late after their intended start they were sent: the pacer's precision (its
-// target is a median well under 100µs; see TestOpenLoopPrecision). Use -benchtime=10000x.
+// target is a median well under 100µs, wrk2 being late by up to 1 ms). Use -benchtime=10000x.
 func BenchmarkOpenLoop(b *testing.B) {
 	for _, rate := range []float64{1000, 10000} {
 		b.Run("rate="+strconv.FormatFloat(rate, 'f', -1, 64), func(b *testing.B) {

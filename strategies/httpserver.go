@@ -16,11 +16,15 @@ const AppPath = "/app"
 type HTTPBackend struct {
 	closeOnce sync.Once
 	closeErr  error
-	srv       *http.Server
-	url       string
-	done      chan error
-	pids      func() []int
-	onClose   func() error
+	// busy holds the connections with a request in flight (http.StateActive), kept by the
+	// server's ConnState hook: Close waits for those, not for idle or never-used ones.
+	mu      sync.Mutex
+	busy    map[net.Conn]struct{}
+	srv     *http.Server
+	url     string
+	done    chan error
+	pids    func() []int
+	onClose func() error
 }
 
 // ServeHandler serves h on cfg.Listen (resolved) and returns the running backend. pids and
@@ -41,9 +45,11 @@ func ServeHandler(cfg Config, h http.Handler, pids func() []int, onClose func() 
 		},
 		url:     "http://" + ln.Addr().String() + AppPath,
 		done:    make(chan error, 1),
+		busy:    make(map[net.Conn]struct{}),
 		pids:    pids,
 		onClose: onClose,
 	}
+	b.srv.ConnState = b.track
 	go func() { b.done <- b.srv.Serve(ln) }()
 	return b, nil
 }
@@ -68,10 +74,48 @@ func (b *HTTPBackend) Close() error {
 	return b.closeErr
 }
 
+// track is the server's ConnState hook. A connection's states run New → (Active → Idle)* →
+// Closed or Hijacked; it is busy from Active to the next state.
+func (b *HTTPBackend) track(c net.Conn, state http.ConnState) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if state == http.StateActive {
+		b.busy[c] = struct{}{}
+	} else {
+		delete(b.busy, c)
+	}
+}
+
+func (b *HTTPBackend) requestsInFlight() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.busy)
+}
+
 func (b *HTTPBackend) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), CloseGrace)
 	defer cancel()
-	err := b.srv.Shutdown(ctx)
+	// Shutdown stops accepting, closes idle connections and waits for busy ones; but it takes a
+	// connection that has not sent a request yet (StateNew, as an HTTP client's spare dial is)
+	// for busy for 5 s. Once no request is in flight, nothing is lost by closing the rest.
+	shut := make(chan error, 1)
+	go func() { shut <- b.srv.Shutdown(ctx) }()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	var err error
+wait:
+	for {
+		select {
+		case err = <-shut:
+			break wait
+		case <-tick.C:
+			if b.requestsInFlight() == 0 {
+				b.srv.Close()
+				<-shut
+				break wait
+			}
+		}
+	}
 	if err != nil {
 		b.srv.Close()
 	}
