@@ -72,10 +72,82 @@ type Cell struct {
 
 	Resources *Resources `json:"resources,omitempty"`
 
+	// OpenLoop holds what only an open-loop (fixed-rate) cell has; nil in a closed loop.
+	OpenLoop *OpenLoop `json:"open_loop,omitempty"`
+	// IntervalNS is the length of Intervals' intervals (the last may be shorter).
+	IntervalNS int64 `json:"interval_ns,omitempty"`
+	// Intervals splits the measured load in consecutive intervals, by the time each request
+	// ended: the throughput and p99 time series.
+	Intervals []Interval `json:"intervals,omitempty"`
+	// Capacity is set when the cell was a capacity search (run --rate FROM:TO:STEP): the steps
+	// and the highest sustainable rate. The cell's other figures are those of the step at that
+	// rate (or of the first step, when none was sustainable).
+	Capacity *Capacity `json:"capacity,omitempty"`
+
 	// Partial is true when the cell's load was cut short (Ctrl-C).
 	Partial bool `json:"partial,omitempty"`
 	// Error is set when the cell could not be measured at all (its backend did not start).
 	Error string `json:"error,omitempty"`
+}
+
+// OpenLoop is what an open-loop cell measured beyond a closed-loop one.
+type OpenLoop struct {
+	// Scheduled is the number of requests due in the measured phase: sent, or unsent.
+	Scheduled int64 `json:"scheduled"`
+	// Late counts requests sent more than loadgen.LateThreshold (1 ms) after their intended
+	// start; Unsent those never sent (every allowed connection was busy): Unsent > 0 means the
+	// target rate was not offered.
+	Late   int64 `json:"late"`
+	Unsent int64 `json:"unsent"`
+	// PeakConnections is how many connections the schedule needed at most.
+	PeakConnections int `json:"peak_connections"`
+	// UncorrectedLatencyNS summarises UncorrectedHistogram: latency from each request's actual
+	// send, what a closed-loop tool reports; Cell.LatencyNS runs from the intended start.
+	UncorrectedLatencyNS Latency `json:"uncorrected_latency_ns"`
+	UncorrectedHistogram string  `json:"uncorrected_histogram"`
+	// ScheduleLagNS summarises how late requests were sent after their intended start.
+	ScheduleLagNS Latency `json:"schedule_lag_ns"`
+}
+
+// Interval is one interval of a cell's load.
+type Interval struct {
+	StartNS       int64   `json:"start_ns"` // from the start of the measured load
+	DurationNS    int64   `json:"duration_ns"`
+	Requests      int64   `json:"requests"` // that ended in the interval
+	Errors        int64   `json:"errors"`
+	ThroughputRPS float64 `json:"throughput_rps"`
+	P50NS         int64   `json:"p50_ns"`
+	P99NS         int64   `json:"p99_ns"`
+	MaxNS         int64   `json:"max_ns"`
+}
+
+// Capacity is the outcome of a capacity search: open-loop steps at rising rates until one is
+// not sustainable.
+type Capacity struct {
+	// MaxSustainableRPS is the highest rate that was sustainable; 0 when the first was not.
+	MaxSustainableRPS float64 `json:"max_sustainable_rps"`
+	// Bound is what the first unsustainable rate crossed: "unsent", "error_rate",
+	// "throughput", "slo_p99", "cancelled", or "" when every rate up to the last passed.
+	Bound string `json:"bound"`
+	// The search's parameters.
+	FromRPS      float64        `json:"from_rps"`
+	ToRPS        float64        `json:"to_rps"`
+	StepRPS      float64        `json:"step_rps"`
+	StepNS       int64          `json:"step_ns"`
+	SLOP99NS     int64          `json:"slo_p99_ns,omitempty"`
+	MaxErrorRate float64        `json:"max_error_rate"`
+	Steps        []CapacityStep `json:"steps"`
+}
+
+// CapacityStep is one rate tried.
+type CapacityStep struct {
+	RateRPS     float64 `json:"rate_rps"`
+	AchievedRPS float64 `json:"achieved_rps"`
+	P99NS       int64   `json:"p99_ns"` // corrected
+	ErrorRate   float64 `json:"error_rate"`
+	Unsent      int64   `json:"unsent"`
+	OK          bool    `json:"ok"`
+	Reason      string  `json:"reason,omitempty"` // the bounds crossed, when not OK
 }
 
 // Latency is a summary of a latency histogram, in nanoseconds.

@@ -6,14 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/prometheus/procfs"
 
 	"github.com/cgibench/cgibench/loadgen"
@@ -52,6 +55,20 @@ type Config struct {
 	FastCGIAddr string
 	// SharedSocket runs FastCGI workers on one shared listening socket.
 	SharedSocket bool
+	// Rate, when positive, makes every cell an open loop (fixed rate, corrected for
+	// coordinated omission) at that many requests per second; Concurrency is then the number of
+	// connections opened at the start, more opened as the schedule needs, up to MaxConnections.
+	Rate float64
+	// Search, when set, makes every cell a capacity search: open-loop steps at rising rates
+	// until one is not sustainable (Rate, Duration and Requests are then not used).
+	Search *loadgen.SearchConfig
+	// MaxConnections, Threads and Interval are passed to the load generator (loadgen.Config).
+	MaxConnections int
+	Threads        int
+	Interval       time.Duration
+	// HlogDir, when set, receives an HdrHistogram interval log (.hlog) per cell, one per step of
+	// a capacity search.
+	HlogDir string
 	// Verify checks every response against the reference implementation. Built-in programs
 	// are always verified; user programs only when this is set (they must implement the
 	// contract in scripts/README.md).
@@ -119,6 +136,33 @@ func (c Config) Validate() error {
 	}
 	if err := (strategies.Config{Timeout: c.Timeout, Workers: c.Workers, MaxRequests: c.MaxRequests}).Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Search != nil {
+		if err := c.Search.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if c.Rate > 0 {
+			errs = append(errs, errors.New("--rate: give one rate or a FROM:TO:STEP range, not both"))
+		}
+	}
+	// The load generator checks its own settings; any workload and loopback URL will do here.
+	probe := loadgen.Config{URL: "http://127.0.0.1/", Workload: &loadgen.Workload{Name: "get", Requests: make([]loadgen.Request, 1)},
+		Duration: time.Second, Rate: c.Rate, MaxConnections: c.MaxConnections, Threads: c.Threads, Interval: c.Interval}
+	if c.Search != nil {
+		probe.Rate = c.Search.From
+	}
+	concs := c.Concurrency
+	if len(concs) == 0 {
+		concs = []int{DefaultConcurrency}
+	}
+	for _, n := range concs {
+		if n >= 1 {
+			probe.Concurrency = n
+			if err := probe.Validate(); err != nil {
+				errs = append(errs, err)
+				break
+			}
+		}
 	}
 	if c.SharedSocket && c.MaxRequests > 0 {
 		errs = append(errs, errors.New("--max-requests needs per-worker sockets: drop --shared-socket"))
@@ -261,6 +305,17 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		serveCmd = []string{exe, "serve"}
 	}
 	perCell := cfg.Duration + max(cfg.Warmup, 0) + 300*time.Millisecond
+	if s := cfg.Search; s != nil {
+		steps := 1.0
+		if s.Step > 0 {
+			steps += math.Floor((s.To - s.From) / s.Step)
+		}
+		step := s.StepDuration
+		if step == 0 {
+			step = loadgen.DefaultStepDuration
+		}
+		perCell = time.Duration(steps)*step + max(cfg.Warmup, 0) + 300*time.Millisecond
+	}
 	for i, p := range cells {
 		ev := Event{Index: i + 1, Total: len(cells), Cell: p.label(), ETA: time.Duration(len(cells)-i) * perCell}
 		ev.Phase = "start"
@@ -294,6 +349,7 @@ func runCell(ctx context.Context, cfg Config, serveCmd []string, p planned, phas
 		Workload:    p.workload,
 		Concurrency: p.concurrency,
 		Work:        p.work,
+		RateRPS:     cfg.Rate,
 		Errors:      map[string]int64{},
 	}
 	if p.strategy == "fastcgi" || p.strategy == "embedded" {
@@ -347,6 +403,7 @@ func runCell(ctx context.Context, cfg Config, serveCmd []string, p planned, phas
 
 	phase("load")
 	lcfg.Duration, lcfg.Requests = cfg.Duration, cfg.Requests
+	lcfg.Rate, lcfg.MaxConnections, lcfg.Threads, lcfg.Interval = cfg.Rate, cfg.MaxConnections, cfg.Threads, cfg.Interval
 	fs, fsErr := procfs.NewFS("/proc")
 	var res Resources
 	var smp *sampler
@@ -356,7 +413,13 @@ func runCell(ctx context.Context, cfg Config, serveCmd []string, p planned, phas
 		smp = startSampler(ctx, fs, srv.pid())
 	}
 	self0 := selfCPU()
-	out, err := loadgen.Run(ctx, lcfg)
+	var out *loadgen.Result
+	var search *loadgen.SearchResult
+	if cfg.Search != nil {
+		search, err = loadgen.Search(ctx, lcfg, *cfg.Search)
+	} else {
+		out, err = loadgen.Run(ctx, lcfg)
+	}
 	self1 := selfCPU()
 	if fsErr == nil {
 		cpu1 := treeCPU(fs, srv.pid())
@@ -369,15 +432,85 @@ func runCell(ctx context.Context, cfg Config, serveCmd []string, p planned, phas
 		cell.Error = "load: " + err.Error()
 		return cell, nil
 	}
-	FillCell(&cell, out)
-	if out.Requests > 0 {
-		res.CPUPerRequestNS = float64(res.ServerCPUNS+res.ChildrenCPUNS) / float64(out.Requests)
+	// The resources cover the whole load: every step of a search.
+	var requests int64
+	var logs []hlog
+	if search != nil {
+		s := *cfg.Search
+		if s.StepDuration == 0 {
+			s.StepDuration = loadgen.DefaultStepDuration
+		}
+		FillCapacity(&cell, s, search)
+		for i, st := range search.Steps {
+			requests += st.Result.Requests
+			logs = append(logs, hlog{fmt.Sprintf("-step%02d-r%g", i+1, st.RateRPS), st.Result})
+		}
+	} else {
+		FillCell(&cell, out)
+		requests = out.Requests
+		logs = append(logs, hlog{"", out})
+	}
+	if requests > 0 {
+		res.CPUPerRequestNS = float64(res.ServerCPUNS+res.ChildrenCPUNS) / float64(requests)
 	}
 	cell.Resources = &res
+	if cfg.HlogDir != "" {
+		if err := writeHlogs(cfg.HlogDir, p, logs); err != nil {
+			fmt.Fprintf(cfg.Log, "cgibench: %s: %v\n", p.label(), err)
+			return cell, err
+		}
+	}
 	return cell, nil
 }
 
-// FillCell copies a load result into a cell.
+// hlog is a load result whose interval log is to be written, with what its file name adds to
+// the cell's (a capacity search's step number and rate).
+type hlog struct {
+	suffix string
+	result *loadgen.Result
+}
+
+// writeHlogs writes the interval log of each result into dir, named after the cell.
+func writeHlogs(dir string, p planned, logs []hlog) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("writing interval logs: %w", err)
+	}
+	stem := fmt.Sprintf("%s-%s-%s-c%d", p.strategy, p.program.Name, p.workload, p.concurrency)
+	if p.work > 0 {
+		stem += fmt.Sprintf("-work%d", p.work)
+	}
+	stem = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_' {
+			return r
+		}
+		return '_'
+	}, stem)
+	for _, l := range logs {
+		if err := WriteHlog(filepath.Join(dir, stem+l.suffix+".hlog"), l.result); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteHlog writes r's interval log (loadgen.WriteIntervalLog) to the file path.
+func WriteHlog(path string, r *loadgen.Result) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("writing interval log: %w", err)
+	}
+	if err := loadgen.WriteIntervalLog(f, r); err != nil {
+		f.Close()
+		return fmt.Errorf("writing interval log %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing interval log: %w", err)
+	}
+	return nil
+}
+
+// FillCell copies a load result into a cell: the figures, the open-loop figures when it was one,
+// and the interval series.
 func FillCell(cell *Cell, out *loadgen.Result) {
 	cell.DurationNS = out.Elapsed.Nanoseconds()
 	cell.Requests = out.Requests
@@ -392,11 +525,83 @@ func FillCell(cell *Cell, out *loadgen.Result) {
 	cell.LatencyNS = Summarize(out.Histogram)
 	cell.OutOfRange = out.OutOfRange
 	cell.Partial = out.Partial
-	if out.Histogram != nil {
-		if enc, err := EncodeHistogram(out.Histogram); err == nil {
-			cell.Histogram = enc
+	cell.Histogram = encodeOrEmpty(out.Histogram)
+	cell.OpenLoop = nil
+	if out.Uncorrected != nil {
+		cell.OpenLoop = &OpenLoop{
+			Scheduled:            out.Scheduled,
+			Late:                 out.Late,
+			Unsent:               out.Unsent,
+			PeakConnections:      out.PeakConnections,
+			UncorrectedLatencyNS: Summarize(out.Uncorrected),
+			UncorrectedHistogram: encodeOrEmpty(out.Uncorrected),
+			ScheduleLagNS:        Summarize(out.ScheduleLag),
 		}
 	}
+	cell.IntervalNS = out.IntervalLength.Nanoseconds()
+	cell.Intervals = make([]Interval, 0, len(out.Intervals))
+	for i := range out.Intervals {
+		iv := &out.Intervals[i]
+		cell.Intervals = append(cell.Intervals, Interval{
+			StartNS:       iv.Start.Nanoseconds(),
+			DurationNS:    iv.Duration.Nanoseconds(),
+			Requests:      iv.Requests,
+			Errors:        iv.Errors,
+			ThroughputRPS: iv.RequestsPerSecond(),
+			P50NS:         iv.P50NS,
+			P99NS:         iv.P99NS,
+			MaxNS:         iv.MaxNS,
+		})
+	}
+}
+
+// FillCapacity fills a cell from a capacity search: the search in Capacity, the other figures
+// from the step at the highest sustainable rate (the first step when none was), with RateRPS
+// that step's rate.
+func FillCapacity(cell *Cell, s loadgen.SearchConfig, out *loadgen.SearchResult) {
+	c := &Capacity{
+		MaxSustainableRPS: out.MaxSustainableRPS,
+		Bound:             out.Bound,
+		FromRPS:           s.From,
+		ToRPS:             s.To,
+		StepRPS:           s.Step,
+		StepNS:            s.StepDuration.Nanoseconds(),
+		SLOP99NS:          s.SLOP99.Nanoseconds(),
+		MaxErrorRate:      s.MaxErrorRate,
+	}
+	var shown *loadgen.SearchStep
+	for i := range out.Steps {
+		st := &out.Steps[i]
+		c.Steps = append(c.Steps, CapacityStep{
+			RateRPS:     st.RateRPS,
+			AchievedRPS: st.AchievedRPS,
+			P99NS:       st.P99NS,
+			ErrorRate:   st.ErrorRate,
+			Unsent:      st.Result.Unsent,
+			OK:          st.OK,
+			Reason:      st.Reason,
+		})
+		if shown == nil || st.OK && st.RateRPS == out.MaxSustainableRPS {
+			shown = st
+		}
+	}
+	if shown != nil {
+		FillCell(cell, shown.Result)
+		cell.RateRPS = shown.RateRPS
+	}
+	cell.Partial = cell.Partial || out.Partial
+	cell.Capacity = c
+}
+
+func encodeOrEmpty(h *hdrhistogram.Histogram) string {
+	if h == nil {
+		return ""
+	}
+	enc, err := EncodeHistogram(h)
+	if err != nil {
+		return ""
+	}
+	return enc
 }
 
 // served is a running `cgibench serve` child.

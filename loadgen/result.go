@@ -66,6 +66,8 @@ func NewHistogram() *hdrhistogram.Histogram {
 type Result struct {
 	// Start is when the measured phase began (wall clock), the origin of Intervals.
 	Start time.Time `json:"start"`
+	// Rate is Config.Rate: the target rate of an open loop, 0 for a closed loop.
+	Rate float64 `json:"rate,omitempty"`
 	// Requests is the number of requests completed, successful or not.
 	Requests int64 `json:"requests"`
 	// Errors counts failed requests by class (ErrorClasses); classes that did not occur are

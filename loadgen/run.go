@@ -140,7 +140,7 @@ func run(ctx context.Context, cfg Config, dial dialHook) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Partial: cancelled, Start: p.measureFrom.Round(0)}
+	res := &Result{Partial: cancelled, Start: p.measureFrom.Round(0), Rate: cfg.Rate}
 	if end.After(p.measureFrom) {
 		res.Elapsed = end.Sub(p.measureFrom)
 	}

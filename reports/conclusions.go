@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/cgibench/cgibench/bench"
 )
@@ -46,7 +47,81 @@ func Conclusions(r *bench.Results) []string {
 	out = append(out, throughputConclusions(usable)...)
 	out = append(out, memoryConclusions(usable)...)
 	out = append(out, crossoverConclusions(usable)...)
+	out = append(out, capacityConclusions(cells)...)
+	out = append(out, omissionConclusions(cells)...)
 	out = append(out, errorConclusions(cells)...)
+	return out
+}
+
+// capacityConclusions states the highest sustainable rate of each capacity search, the cells
+// of one program, workload and concurrency in one sentence, in strategy order:
+// "python/get c=8 sustains 2,100 req/s under fastcgi, 140 under cgi (p99 ≤ 50ms, errors ≤ 0%)".
+func capacityConclusions(cells []*bench.Cell) []string {
+	type key struct {
+		program, workload string
+		conc, work        int
+	}
+	groups := make(map[key][]*bench.Cell)
+	var order []key
+	for _, c := range cells {
+		if c.Capacity == nil || c.Error != "" || c.Capacity.Bound == "cancelled" {
+			continue
+		}
+		k := key{c.Program, c.Workload, c.Concurrency, c.Work}
+		if groups[k] == nil {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], c)
+	}
+	var out []string
+	for _, k := range order {
+		var parts []string
+		bounds := ""
+		for i, c := range groups[k] {
+			cp := c.Capacity
+			unit := ""
+			if i == 0 {
+				unit = " req/s"
+			}
+			rate := formatRPS(cp.MaxSustainableRPS) + unit
+			switch {
+			case cp.MaxSustainableRPS == 0:
+				rate = "no rate from " + formatRPS(cp.FromRPS) + " req/s"
+			case cp.Bound == "":
+				rate = "all " + rate + " tried"
+			}
+			parts = append(parts, rate+" under "+c.Strategy)
+			b := []string{"errors ≤ " + formatPercent(cp.MaxErrorRate)}
+			if cp.SLOP99NS > 0 {
+				b = append([]string{"p99 ≤ " + FormatDuration(float64(cp.SLOP99NS))}, b...)
+			}
+			bounds = strings.Join(b, ", ")
+		}
+		id := fmt.Sprintf("%s/%s c=%d", k.program, k.workload, k.conc)
+		if k.work > 0 {
+			id += fmt.Sprintf(" work=%d", k.work)
+		}
+		out = append(out, fmt.Sprintf("%s sustains %s (%s)", id, strings.Join(parts, ", "), bounds))
+	}
+	return out
+}
+
+// omissionConclusions names the open-loop cells whose p99 from the intended start is at least
+// twice the p99 from the actual send: what a closed-loop tool would have understated.
+func omissionConclusions(cells []*bench.Cell) []string {
+	var out []string
+	for _, c := range cells {
+		o := c.OpenLoop
+		if o == nil || c.Error != "" || c.Capacity != nil || o.UncorrectedLatencyNS.P99 <= 0 {
+			continue
+		}
+		ratio := float64(c.LatencyNS.P99) / float64(o.UncorrectedLatencyNS.P99)
+		if ratio < 2 {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s: p99 is %s from each request's intended start but %s from its actual send: a closed-loop measurement would understate it %s",
+			cellName(c), FormatDuration(float64(c.LatencyNS.P99)), FormatDuration(float64(o.UncorrectedLatencyNS.P99)), FormatRatio(ratio)))
+	}
 	return out
 }
 

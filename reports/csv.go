@@ -17,12 +17,15 @@ var csvColumns = []string{
 	"server_cpu_ns", "children_cpu_ns", "loadgen_cpu_ns", "cpu_per_request_ns",
 	"peak_rss_bytes", "mean_rss_bytes", "peak_pss_bytes", "mean_pss_bytes", "child_peak_rss_bytes",
 	"partial", "error",
+	"uncorrected_p99_ns", "late", "unsent", "scheduled", "max_sustainable_rps", "capacity_bound",
 }
 
 // WriteCSV writes one row per cell, in display order, after a header row. Numbers are not
 // formatted for people: latencies and CPU times in nanoseconds, memory in bytes, rates in
 // requests per second, each as Go prints it. error_classes lists the non-zero error classes as
-// "class=count" joined by ";"; the resource columns are empty for cells without Resources.
+// "class=count" joined by ";"; the resource columns are empty for cells without Resources, the
+// open-loop columns (uncorrected_p99_ns to scheduled) for closed-loop cells, the capacity
+// columns for cells that were not a capacity search.
 func WriteCSV(w io.Writer, r *bench.Results) error {
 	if r == nil {
 		return errNilResults
@@ -51,6 +54,16 @@ func WriteCSV(w io.Writer, r *bench.Results) error {
 			row = append(row, "", "", "", "", "", "", "", "", "")
 		}
 		row = append(row, strconv.FormatBool(c.Partial), c.Error)
+		if o := c.OpenLoop; o != nil {
+			row = append(row, i64(o.UncorrectedLatencyNS.P99), i64(o.Late), i64(o.Unsent), i64(o.Scheduled))
+		} else {
+			row = append(row, "", "", "", "")
+		}
+		if cp := c.Capacity; cp != nil {
+			row = append(row, f64(cp.MaxSustainableRPS), cp.Bound)
+		} else {
+			row = append(row, "", "")
+		}
 		if err := cw.Write(row); err != nil {
 			return fmt.Errorf("reports: csv: %w", err)
 		}

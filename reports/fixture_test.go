@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -17,6 +18,9 @@ type spec struct {
 	conc, work, workers         int
 	medianNS, sigma             float64
 	tailShare, tailFactor       float64
+	// requests, when set, is the number of requests (an open loop's rate × duration), not the
+	// closed loop's conc × duration / mean.
+	requests int64
 }
 
 // fixtureCell builds a cell whose histogram holds requests latencies drawn deterministically
@@ -29,6 +33,9 @@ func fixtureCell(t testing.TB, s spec, durationNS int64) bench.Cell {
 	// Closed loop: each client has one request in flight, so requests ≈ conc × duration / mean.
 	mean := s.medianNS * math.Exp(s.sigma*s.sigma/2) * (1 + s.tailShare*(s.tailFactor-1))
 	requests := int64(float64(s.conc) * float64(durationNS) / mean)
+	if s.requests > 0 {
+		requests = s.requests
+	}
 	requests = max(requests, 1)
 	points := min(requests, maxPoints)
 	for i := range points {
@@ -166,6 +173,7 @@ func fixture(t testing.TB) *bench.Results {
 		{Strategy: "cgi", Program: "sh", Workload: "post", Reason: "sh handles GET only"},
 		{Strategy: "embedded", Program: "python", Reason: "no embedded interpreter for python"},
 	}
+	r.Cells = append(r.Cells, openLoopFixture(t)...)
 	r.Startup = []bench.Startup{
 		{Program: "c", BareStartNS: 650_000, BareRuns: 200, CGIP50NS: 1_100_000, Persistent: "fastcgi", PersistentP50NS: 120_000, StartupShare: 980.0 / 1100, ProcessStartNS: 980_000, AppWorkNS: 80_000, TransportNS: 40_000},
 		{Program: "sh", BareStartNS: 2_900_000, BareRuns: 200, CGIP50NS: 3_400_000, StartupShare: 2.9 / 3.4, ProcessStartNS: 2_900_000, AppWorkNS: 460_000, TransportNS: 40_000},
@@ -186,20 +194,69 @@ func startupFixture() []StartupBreakdown {
 	}
 }
 
-// intervalFixture is an open-loop cell's per-second figures: steady, a stall at 6 s, recovery.
-func intervalFixture() []IntervalPoint {
-	var pts []IntervalPoint
+// intervalFixture is an open-loop cell's per-second figures at 1000 req/s: steady, a stall at
+// 6 s, recovery.
+func intervalFixture() []bench.Interval {
+	var ivs []bench.Interval
 	for i := range 20 {
-		p := IntervalPoint{StartNS: int64(i) * 1e9, Requests: 1000, P99NS: 4_000_000 + int64(i%3)*300_000}
+		iv := bench.Interval{StartNS: int64(i) * 1e9, DurationNS: 1e9, Requests: 1000, P50NS: 2_000_000, P99NS: 4_000_000 + int64(i%3)*300_000}
 		switch i {
 		case 6:
-			p.Requests, p.P99NS = 310, 180_000_000
+			iv.Requests, iv.P99NS = 310, 180_000_000
 		case 7:
-			p.Requests, p.P99NS = 1690, 95_000_000
+			iv.Requests, iv.P99NS = 1690, 95_000_000
 		case 8:
-			p.P99NS = 12_000_000
+			iv.P99NS = 12_000_000
 		}
-		pts = append(pts, p)
+		iv.ThroughputRPS = float64(iv.Requests)
+		iv.MaxNS = iv.P99NS * 11 / 10
+		ivs = append(ivs, iv)
 	}
-	return pts
+	return ivs
+}
+
+// openLoopFixture is a fixed-rate comparison at 1000 req/s (cgi/c stalls once, fastcgi/c
+// does not) and a capacity search of fastcgi/python.
+func openLoopFixture(t testing.TB) []bench.Cell {
+	const dur = 20_000_000_000
+	var cells []bench.Cell
+	for _, st := range []string{"cgi", "fastcgi"} {
+		sp := spec{strategy: st, program: "c", workload: "get", conc: 8, medianNS: 1.2e6, sigma: 0.3,
+			tailShare: 0.02, tailFactor: 60, requests: 20000}
+		if st == "fastcgi" {
+			sp.medianNS, sp.tailShare = 0.15e6, 0
+		}
+		c := fixtureCell(t, sp, dur)
+		c.RateRPS = 1000
+		c.IntervalNS = 1e9
+		c.Intervals = intervalFixture()
+		c.OpenLoop = &bench.OpenLoop{Scheduled: 20000, Late: 240, PeakConnections: 31,
+			UncorrectedLatencyNS: bench.Latency{P50: 1_150_000, P90: 1_600_000, P99: 2_900_000, P999: 4_100_000, Max: 180_000_000}}
+		if st == "fastcgi" {
+			c.Workers = 8
+			c.Intervals = nil
+			for i := range 20 {
+				c.Intervals = append(c.Intervals, bench.Interval{StartNS: int64(i) * 1e9, DurationNS: 1e9, Requests: 1000,
+					ThroughputRPS: 1000, P50NS: 150_000, P99NS: 400_000 + int64(i%4)*20_000, MaxNS: 900_000})
+			}
+			c.OpenLoop = &bench.OpenLoop{Scheduled: 20000, Late: 3, PeakConnections: 8,
+				UncorrectedLatencyNS: bench.Latency{P50: 140_000, P90: 200_000, P99: 280_000, P999: 390_000, Max: 420_000}}
+		}
+		cells = append(cells, c)
+	}
+	c := fixtureCell(t, spec{strategy: "fastcgi", program: "python", workload: "get", conc: 8, workers: 8,
+		medianNS: 0.9e6, sigma: 0.4, requests: 40000}, 20_000_000_000)
+	c.RateRPS = 2000
+	c.OpenLoop = &bench.OpenLoop{Scheduled: 40000, Late: 12, PeakConnections: 9,
+		UncorrectedLatencyNS: bench.Latency{P50: 880_000, P90: 1_400_000, P99: 2_600_000, P999: 5_000_000, Max: 9_000_000}}
+	c.Capacity = &bench.Capacity{MaxSustainableRPS: 2000, Bound: "slo_p99", FromRPS: 500, ToRPS: 5000, StepRPS: 500,
+		StepNS: 20_000_000_000, SLOP99NS: 50_000_000, MaxErrorRate: 0.001}
+	for _, rate := range []float64{500, 1000, 1500, 2000} {
+		c.Capacity.Steps = append(c.Capacity.Steps, bench.CapacityStep{RateRPS: rate, AchievedRPS: rate * 0.999, P99NS: int64(2e6 + rate*1000), OK: true})
+	}
+	for _, p99 := range []int64{310_000_000, 420_000_000} {
+		c.Capacity.Steps = append(c.Capacity.Steps, bench.CapacityStep{RateRPS: 2500, AchievedRPS: 2210, P99NS: p99,
+			Reason: fmt.Sprintf("responses at 2210 req/s < 95%% of 2500; p99 %s > SLO 50ms", time.Duration(p99))})
+	}
+	return append(cells, c)
 }

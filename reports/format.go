@@ -143,11 +143,16 @@ func sortedCells(r *bench.Results) []*bench.Cell {
 // cellName names a cell in footnotes and conclusions: "cgi/python/get c=8", with the rate and
 // work when they are set.
 func cellName(c *bench.Cell) string {
+	if c.RateRPS > 0 && c.Capacity == nil {
+		return fmt.Sprintf("%s rate=%s/s", cellID(c), formatRPS(c.RateRPS))
+	}
+	return cellID(c)
+}
+
+// cellID names a cell without its rate: "cgi/python/get c=8 work=1000".
+func cellID(c *bench.Cell) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s/%s/%s c=%d", c.Strategy, c.Program, c.Workload, c.Concurrency)
-	if c.RateRPS > 0 {
-		fmt.Fprintf(&b, " rate=%s/s", formatRPS(c.RateRPS))
-	}
 	if c.Work > 0 {
 		fmt.Fprintf(&b, " work=%d", c.Work)
 	}

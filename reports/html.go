@@ -26,6 +26,7 @@ func WriteHTML(w io.Writer, r *bench.Results) error {
 		Partial:     t.partial,
 		Conclusions: Conclusions(r),
 		Notes:       t.notes,
+		Capacity:    t.capacity,
 		Skipped:     t.skipped,
 	}
 	for _, c := range cols {
@@ -92,6 +93,7 @@ type htmlPage struct {
 	Heads       []htmlCell
 	Tables      []htmlTable
 	Notes       []string
+	Capacity    []string
 	Skipped     []string
 	Plots       []htmlPlot
 }
@@ -182,6 +184,15 @@ figcaption { color: #555; font-size: 0.9em; }
 <h2>Notes</h2>
 <ul>
 {{- range .Notes}}
+<li>{{.}}</li>
+{{- end}}
+</ul>
+{{- end}}
+{{- if .Capacity}}
+<h2>Capacity</h2>
+<p>The highest rate each cell sustained in an open-loop search (latency from each request's intended start).</p>
+<ul>
+{{- range .Capacity}}
 <li>{{.}}</li>
 {{- end}}
 </ul>

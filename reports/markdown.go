@@ -74,6 +74,12 @@ func WriteMarkdown(w io.Writer, r *bench.Results, plotLinks []PlotLink) error {
 			fmt.Fprintf(&b, "- %s\n", mdEscape(n))
 		}
 	}
+	if len(t.capacity) > 0 {
+		b.WriteString("\n## Capacity\n\nThe highest rate each cell sustained in an open-loop search (latency from each request's intended start).\n\n")
+		for _, c := range t.capacity {
+			fmt.Fprintf(&b, "- %s\n", mdEscape(c))
+		}
+	}
 	if len(t.skipped) > 0 {
 		b.WriteString("\n## Skipped\n\n")
 		for _, s := range t.skipped {

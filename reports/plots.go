@@ -116,6 +116,66 @@ func Plots(r *bench.Results) []Plot {
 		}
 	}
 
+	// Time series: cells with enough intervals, grouped as the spectra are.
+	type seriesKey struct {
+		workload string
+		conc     int
+		rate     float64
+		work     int
+	}
+	timed := make(map[seriesKey][]*bench.Cell)
+	var timedOrder []seriesKey
+	for _, c := range ok {
+		if len(c.Intervals) < MinTimeSeriesIntervals {
+			continue
+		}
+		k := seriesKey{c.Workload, c.Concurrency, c.RateRPS, c.Work}
+		if c.Capacity != nil {
+			k.rate = -1 // capacity cells ran at different rates: one plot for them all
+		}
+		if timed[k] == nil {
+			timedOrder = append(timedOrder, k)
+		}
+		timed[k] = append(timed[k], c)
+	}
+	for _, k := range timedOrder {
+		name := fmt.Sprintf("timeseries-%s-c%d", k.workload, k.conc)
+		switch {
+		case k.rate > 0:
+			name += "-r" + formatRPS(k.rate)
+		case k.rate < 0:
+			name += "-capacity"
+		}
+		if k.work > 0 {
+			name += fmt.Sprintf("-w%d", k.work)
+		}
+		add(name, timed[k], timeSeriesFigure)
+	}
+
+	// Capacity searches, per workload, concurrency and work.
+	type capKey struct {
+		workload   string
+		conc, work int
+	}
+	searched := make(map[capKey][]*bench.Cell)
+	var capOrder []capKey
+	for _, c := range ok {
+		if c.Capacity != nil && len(c.Capacity.Steps) > 0 {
+			k := capKey{c.Workload, c.Concurrency, c.Work}
+			if searched[k] == nil {
+				capOrder = append(capOrder, k)
+			}
+			searched[k] = append(searched[k], c)
+		}
+	}
+	for _, k := range capOrder {
+		name := fmt.Sprintf("capacity-%s-c%d", k.workload, k.conc)
+		if k.work > 0 {
+			name += fmt.Sprintf("-w%d", k.work)
+		}
+		add(name, searched[k], capacityFigure)
+	}
+
 	// Closed-loop cells without work, per workload.
 	closed := make(map[string][]*bench.Cell)
 	var workloads []string
@@ -439,6 +499,115 @@ func scalingFigure(cells []*bench.Cell) (*figure, error) {
 	return f, nil
 }
 
+// PlotCapacity draws what the steps of capacity searches measured against the rate they offered:
+// the rate responses came at (req/s) beside the p99 latency from each request's intended start
+// (ms), one line per cell, the p99 SLO as a dashed line when there was one. Where a rate was
+// tried more than once, the last attempt counts. Cells without Capacity are left out.
+func PlotCapacity(w io.Writer, format string, cells []bench.Cell) error {
+	f, err := capacityFigure(cellPointers(cells))
+	if err != nil {
+		return err
+	}
+	return f.write(w, format)
+}
+
+func capacityFigure(cells []*bench.Cell) (*figure, error) {
+	cells = filter(cells, func(c *bench.Cell) bool { return c.Error == "" && c.Capacity != nil && len(c.Capacity.Steps) > 0 })
+	if len(cells) == 0 {
+		return nil, fmt.Errorf("reports: capacity plot: %w: no capacity search", ErrNoData)
+	}
+	// The rates the searches ended at differ; the labels need not say so.
+	plain := make([]*bench.Cell, len(cells))
+	for i, c := range cells {
+		cc := *c
+		cc.RateRPS = 0
+		plain[i] = &cc
+	}
+	suffix, ss := groupSeries(plain, "")
+	f := &figure{title: titled("Capacity: throughput and p99 latency vs offered rate", suffix), width: 9 * vg.Inch}
+	tp := newPanel("offered rate (req/s)", "")
+	lat := newPanel("offered rate (req/s)", "")
+	xHi, tHi, lLo, lHi := 0.0, 0.0, math.Inf(1), 0.0
+	var slo float64
+	type stepXY struct{ t, l plotter.XYs }
+	lines := make([]stepXY, len(ss))
+	for i, s := range ss {
+		cp := s.cells[0].Capacity
+		last := make(map[float64]bench.CapacityStep)
+		var rates []float64
+		for _, st := range cp.Steps {
+			if _, seen := last[st.RateRPS]; !seen {
+				rates = append(rates, st.RateRPS)
+			}
+			last[st.RateRPS] = st
+		}
+		slices.Sort(rates)
+		for _, r := range rates {
+			st := last[r]
+			lines[i].t = append(lines[i].t, plotter.XY{X: r, Y: st.AchievedRPS})
+			xHi, tHi = math.Max(xHi, r), math.Max(tHi, math.Max(r, st.AchievedRPS))
+			if st.P99NS > 0 {
+				v := float64(st.P99NS) / 1e6
+				lines[i].l = append(lines[i].l, plotter.XY{X: r, Y: v})
+				lLo, lHi = math.Min(lLo, v), math.Max(lHi, v)
+			}
+		}
+		if cp.SLOP99NS > 0 {
+			slo = math.Max(slo, float64(cp.SLOP99NS)/1e6)
+		}
+	}
+	if slo > 0 {
+		lLo, lHi = math.Min(lLo, slo), math.Max(lHi, slo)
+	}
+	for _, p := range []*plot.Plot{tp, lat} {
+		p.X.Min, p.X.Max = 0, xHi*1.02
+		p.X.Tick.Marker = linearTicks{}
+	}
+	tp.Y.Label.Text = "throughput (req/s" + setValueAxis(&tp.Y, 0, tHi) + ")"
+	if math.IsInf(lLo, 1) {
+		lat.Y.Min, lat.Y.Max = 0, 1
+		lat.Y.Label.Text = "p99 latency (ms)"
+	} else {
+		lat.Y.Label.Text = "p99 latency (ms" + setValueAxis(&lat.Y, lLo, lHi) + ")"
+	}
+	// What full delivery looks like: responses at the offered rate.
+	ideal, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: xHi, Y: xHi}})
+	if err != nil {
+		return nil, fmt.Errorf("reports: capacity plot: %w", err)
+	}
+	ideal.LineStyle = draw.LineStyle{Color: color.Gray{0xa0}, Width: vg.Points(1), Dashes: []vg.Length{vg.Points(4), vg.Points(3)}}
+	tp.Add(ideal)
+	f.legend = append(f.legend, legendEntry{label: "offered = delivered", thumbs: []plot.Thumbnailer{ideal}})
+	if slo > 0 {
+		sl, err := plotter.NewLine(plotter.XYs{{X: 0, Y: slo}, {X: xHi * 1.02, Y: slo}})
+		if err != nil {
+			return nil, fmt.Errorf("reports: capacity plot: %w", err)
+		}
+		sl.LineStyle = draw.LineStyle{Color: color.RGBA{0xd6, 0x27, 0x28, 0xff}, Width: vg.Points(1), Dashes: []vg.Length{vg.Points(4), vg.Points(3)}}
+		lat.Add(sl)
+		f.legend = append(f.legend, legendEntry{label: "p99 SLO " + FormatDuration(slo*1e6), thumbs: []plot.Thumbnailer{sl}})
+	}
+	for i, s := range ss {
+		if len(lines[i].t) > 0 {
+			ps, entry, err := lineWithPoints(s, lines[i].t, true)
+			if err != nil {
+				return nil, err
+			}
+			tp.Add(ps...)
+			f.legend = append(f.legend, entry)
+		}
+		if len(lines[i].l) > 0 {
+			ps, _, err := lineWithPoints(s, lines[i].l, true)
+			if err != nil {
+				return nil, err
+			}
+			lat.Add(ps...)
+		}
+	}
+	f.panels = []*plot.Plot{tp, lat}
+	return f, nil
+}
+
 // PlotMemory draws the backend's peak memory (MiB) against concurrency, one line per strategy
 // and program: peak PSS when every cell has it (it counts pages shared between forked workers
 // once), else peak RSS. Cells without Resources are skipped.
@@ -542,87 +711,103 @@ func crossoverFigure(cells []*bench.Cell) (*figure, error) {
 	return f, nil
 }
 
-// IntervalPoint is one interval of a cell's load: when it started, how many requests
-// completed in it, and their p99 latency. Times are nanoseconds; StartNS counts from any fixed
-// origin (the cell's start, the epoch). PlotTimeSeries reads a cell's intervals in order.
-type IntervalPoint struct {
-	StartNS  int64
-	Requests int64
-	P99NS    int64
-}
+// MinTimeSeriesIntervals is how many intervals a cell needs for Plots to draw its time series.
+const MinTimeSeriesIntervals = 5
 
-// PlotTimeSeries draws a cell's throughput (req/s) and p99 latency (ms) over time, one panel
-// above the other, from per-interval figures; label names the cell in the title. An interval
-// lasts until the next one starts, the last as long as the one before it, so at least two
-// points are needed. Intervals without requests leave the p99 line out there.
-func PlotTimeSeries(w io.Writer, format string, label string, points []IntervalPoint) error {
-	f, err := timeSeriesFigure(label, points)
+// PlotTimeSeries draws throughput (req/s) and p99 latency (ms) over time, one panel above the
+// other, one line per cell, from the cells' Intervals (time from each cell's start). Cells with
+// fewer than two intervals are left out. Intervals without requests leave the p99 line out there.
+func PlotTimeSeries(w io.Writer, format string, cells []bench.Cell) error {
+	f, err := timeSeriesFigure(cellPointers(cells))
 	if err != nil {
 		return err
 	}
 	return f.write(w, format)
 }
 
-func timeSeriesFigure(label string, points []IntervalPoint) (*figure, error) {
-	pts := slices.Clone(points)
-	slices.SortStableFunc(pts, func(a, b IntervalPoint) int { return cmp.Compare(a.StartNS, b.StartNS) })
-	pts = slices.CompactFunc(pts, func(a, b IntervalPoint) bool { return a.StartNS == b.StartNS })
-	if len(pts) < 2 {
-		return nil, fmt.Errorf("reports: time series: %w: need two intervals or more, have %d", ErrNoData, len(pts))
-	}
-	origin := pts[0].StartNS
-	sec := func(ns int64) float64 { return float64(ns-origin) / 1e9 }
-	var txy, lxy plotter.XYs
-	tHi, lLo, lHi := 0.0, math.Inf(1), 0.0
-	for i, pt := range pts {
-		end := pt.StartNS
-		if i+1 < len(pts) {
-			end = pts[i+1].StartNS
-		} else {
-			end += pt.StartNS - pts[i-1].StartNS
-		}
-		rps := float64(pt.Requests) / (float64(end-pt.StartNS) / 1e9)
-		txy = append(txy, plotter.XY{X: sec(pt.StartNS), Y: rps})
-		tHi = math.Max(tHi, rps)
-		if pt.Requests > 0 && pt.P99NS > 0 {
-			v := float64(pt.P99NS) / 1e6
-			lxy = append(lxy, plotter.XY{X: (sec(pt.StartNS) + sec(end)) / 2, Y: v})
-			lLo, lHi = math.Min(lLo, v), math.Max(lHi, v)
-		}
-		if i == len(pts)-1 {
-			// The step line holds each interval's rate until the interval ends.
-			txy = append(txy, plotter.XY{X: sec(end), Y: rps})
+func timeSeriesFigure(cells []*bench.Cell) (*figure, error) {
+	var usable []*bench.Cell
+	for _, c := range cells {
+		if c.Error == "" && len(c.Intervals) >= 2 {
+			usable = append(usable, c)
 		}
 	}
-	title := "Throughput and p99 latency over time"
-	f := &figure{title: titled(title, label), stacked: true, height: 5.5 * vg.Inch}
+	if len(usable) == 0 {
+		return nil, fmt.Errorf("reports: time series: %w: need a cell with two intervals or more", ErrNoData)
+	}
+	suffix, ss := groupSeries(usable, "")
+	f := &figure{title: titled("Throughput and p99 latency over time", suffix), stacked: true, height: 5.5 * vg.Inch}
 	tp := newPanel("", "")
 	lat := newPanel("time (s)", "")
+	xHi, tHi, lLo, lHi := 0.0, 0.0, math.Inf(1), 0.0
+	for _, s := range ss {
+		ivs := slices.Clone(s.cells[0].Intervals)
+		slices.SortStableFunc(ivs, func(a, b bench.Interval) int { return cmp.Compare(a.StartNS, b.StartNS) })
+		var txy, lxy plotter.XYs
+		for i, iv := range ivs {
+			d := iv.DurationNS
+			if d <= 0 && i+1 < len(ivs) {
+				d = ivs[i+1].StartNS - iv.StartNS
+			} else if d <= 0 {
+				d = iv.StartNS - ivs[i-1].StartNS
+			}
+			if d <= 0 {
+				continue
+			}
+			from, to := float64(iv.StartNS)/1e9, float64(iv.StartNS+d)/1e9
+			rps := float64(iv.Requests) / (float64(d) / 1e9)
+			txy = append(txy, plotter.XY{X: from, Y: rps})
+			if i == len(ivs)-1 {
+				// The step line holds each interval's rate until the interval ends.
+				txy = append(txy, plotter.XY{X: to, Y: rps})
+			}
+			tHi, xHi = math.Max(tHi, rps), math.Max(xHi, to)
+			if iv.Requests > 0 && iv.P99NS > 0 {
+				v := float64(iv.P99NS) / 1e6
+				lxy = append(lxy, plotter.XY{X: (from + to) / 2, Y: v})
+				lLo, lHi = math.Min(lLo, v), math.Max(lHi, v)
+			}
+		}
+		ls, gs := seriesStyle(s.strategy, s.variant)
+		entry := legendEntry{label: s.label}
+		if len(txy) > 0 {
+			line, err := plotter.NewLine(txy)
+			if err != nil {
+				return nil, fmt.Errorf("reports: time series %s: %w", s.label, err)
+			}
+			line.StepStyle = plotter.PostStep
+			line.LineStyle = ls
+			tp.Add(line)
+			entry.thumbs = append(entry.thumbs, line)
+		}
+		if len(lxy) > 0 {
+			pl, err := plotter.NewLine(lxy)
+			if err != nil {
+				return nil, fmt.Errorf("reports: time series %s: %w", s.label, err)
+			}
+			pl.LineStyle = ls
+			sc, err := plotter.NewScatter(lxy)
+			if err != nil {
+				return nil, fmt.Errorf("reports: time series %s: %w", s.label, err)
+			}
+			sc.GlyphStyle = gs
+			sc.GlyphStyle.Radius = vg.Points(2)
+			lat.Add(pl, sc)
+		}
+		f.legend = append(f.legend, entry)
+	}
 	for _, p := range []*plot.Plot{tp, lat} {
-		p.X.Min, p.X.Max = 0, txy[len(txy)-1].X
+		p.X.Min, p.X.Max = 0, xHi
 		p.X.Tick.Marker = linearTicks{}
 	}
 	tp.Y.Label.Text = "throughput (req/s" + setValueAxis(&tp.Y, 0, tHi) + ")"
-	line, err := plotter.NewLine(txy)
-	if err != nil {
-		return nil, fmt.Errorf("reports: time series: %w", err)
-	}
-	line.StepStyle = plotter.PostStep
-	line.LineStyle = draw.LineStyle{Color: color.RGBA{0x1f, 0x77, 0xb4, 0xff}, Width: vg.Points(1.4)}
-	tp.Add(line)
-	f.panels = []*plot.Plot{tp, lat}
-	if len(lxy) == 0 {
+	if math.IsInf(lLo, 1) {
 		lat.Y.Min, lat.Y.Max = 0, 1
 		lat.Y.Label.Text = "p99 latency (ms)"
-		return f, nil
+	} else {
+		lat.Y.Label.Text = "p99 latency (ms" + setValueAxis(&lat.Y, lLo, lHi) + ")"
 	}
-	lat.Y.Label.Text = "p99 latency (ms" + setValueAxis(&lat.Y, lLo, lHi) + ")"
-	pl, err := plotter.NewLine(lxy)
-	if err != nil {
-		return nil, fmt.Errorf("reports: time series: %w", err)
-	}
-	pl.LineStyle = draw.LineStyle{Color: color.RGBA{0xd6, 0x27, 0x28, 0xff}, Width: vg.Points(1.4)}
-	lat.Add(pl)
+	f.panels = []*plot.Plot{tp, lat}
 	return f, nil
 }
 

@@ -38,6 +38,11 @@ func allPlots(t *testing.T) []rendered {
 		"scaling-get":      getLabels,
 		"memory-get":       {"cgi/python", "cgi/c", "fastcgi/python", "fastcgi/c"},
 		"crossover-get-c1": {"cgi/python", "fastcgi/python"},
+		// Open loop: cgi/c and fastcgi/c at 1000 req/s, a capacity search of fastcgi/python.
+		"latency-get-c8-r1000":    {"cgi/c", "fastcgi/c", "1000 req/s"},
+		"latency-get-c8-r2000":    {"fastcgi/python", "2000 req/s"},
+		"timeseries-get-c8-r1000": {"cgi/c", "fastcgi/c", "throughput (req/s)", "p99 latency (ms", "time (s)"},
+		"capacity-get-c8":         {"fastcgi/python", "offered rate (req/s)", "p99 SLO 50.0ms", "offered = delivered"},
 	}
 	var out []rendered
 	var names []string
@@ -45,16 +50,14 @@ func allPlots(t *testing.T) []rendered {
 		names = append(names, p.Name)
 		out = append(out, rendered{p.Name, p.Render, wantLabels[p.Name]})
 	}
-	wantNames := []string{"startup", "latency-get-c1", "latency-get-c32", "latency-post-c8", "scaling-get", "memory-get", "crossover-get-c1"}
+	wantNames := []string{"startup", "latency-get-c1", "latency-get-c32", "latency-get-c8-r1000", "latency-get-c8-r2000",
+		"latency-post-c8", "timeseries-get-c8-r1000", "capacity-get-c8", "scaling-get", "memory-get", "crossover-get-c1"}
 	if !reflect.DeepEqual(names, wantNames) {
 		t.Errorf("Plots: got %q; want %q", names, wantNames)
 	}
 	out = append(out,
 		rendered{"startup", func(w io.Writer, f string) error { return PlotStartup(w, f, startupFixture()) },
 			[]string{"process start", "app work", "transport", "python", "93% start"}},
-		rendered{"timeseries", func(w io.Writer, f string) error {
-			return PlotTimeSeries(w, f, "cgi/python/get 1000 req/s", intervalFixture())
-		}, []string{"cgi/python/get 1000 req/s", "throughput (req/s)", "time (s)"}},
 	)
 	return out
 }
@@ -162,8 +165,10 @@ func TestPlotErrors(t *testing.T) {
 		{"scaling of nothing", func(w io.Writer) error { return PlotScaling(w, FormatPNG, nil) }, ErrNoData},
 		{"memory without resources", func(w io.Writer) error { return PlotMemory(w, FormatPNG, good) }, ErrNoData},
 		{"crossover without work", func(w io.Writer) error { return PlotCrossover(w, FormatPNG, good) }, ErrNoData},
+		{"capacity without a search", func(w io.Writer) error { return PlotCapacity(w, FormatPNG, good) }, ErrNoData},
 		{"one interval", func(w io.Writer) error {
-			return PlotTimeSeries(w, FormatPNG, "x", []IntervalPoint{{StartNS: 0, Requests: 5, P99NS: 1}})
+			return PlotTimeSeries(w, FormatPNG, []bench.Cell{{Strategy: "cgi", Program: "c", Requests: 5,
+				Intervals: []bench.Interval{{StartNS: 0, DurationNS: 1e9, Requests: 5, P99NS: 1}}}})
 		}, ErrNoData},
 		{"invalid start-up figures", func(w io.Writer) error {
 			return PlotStartup(w, FormatPNG, []StartupBreakdown{{Program: "x", ProcessStartNS: -1}})

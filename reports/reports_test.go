@@ -109,12 +109,31 @@ func TestWriteTable(t *testing.T) {
 	}
 	plain.Cells[0].RateRPS = 500
 	plain.Cells[0].Work = 1000
+	plain.Cells[0].OpenLoop = &bench.OpenLoop{Scheduled: 1000, Late: 12, Unsent: 3, UncorrectedLatencyNS: bench.Latency{P99: 2_500_000}}
 	b.Reset()
 	if err := WriteTable(&b, plain); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := strings.Fields(header()), strings.Fields("strategy program workload conc rate work req/s p50 p90 p99 max errors"); !reflect.DeepEqual(got, want) {
+	if got, want := strings.Fields(header()), strings.Fields("strategy program workload conc rate work req/s p50 p90 p99 max uncorr-p99 late unsent errors"); !reflect.DeepEqual(got, want) {
 		t.Errorf("open-loop table columns: got %q; want %q", got, want)
+	}
+	row := strings.Fields(strings.SplitN(b.String(), "\n", 3)[1])
+	if got, want := row[len(row)-5:len(row)-1], []string{"2.50ms", "12", "3", "0"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("open-loop row: got %q ending %q; want uncorrected p99, late, unsent, errors %q", row, got, want)
+	}
+	if !strings.Contains(b.String(), "3 of 1000 requests due were never sent") {
+		t.Errorf("open-loop table lacks the note on unsent requests:\n%s", b.String())
+	}
+
+	plain.Cells[0].Capacity = &bench.Capacity{MaxSustainableRPS: 500, Bound: "slo_p99", FromRPS: 100, ToRPS: 1000, StepRPS: 100,
+		SLOP99NS: 50_000_000, MaxErrorRate: 0.001, Steps: []bench.CapacityStep{
+			{RateRPS: 500, OK: true}, {RateRPS: 600, Reason: "p99 81ms > SLO 50ms"}, {RateRPS: 600, Reason: "p99 90ms > SLO 50ms"}}}
+	b.Reset()
+	if err := WriteTable(&b, plain); err != nil {
+		t.Fatal(err)
+	}
+	if want := "capacity (highest sustainable rate):\n  cgi/c/get c=4 work=1000: 500 req/s sustained (p99 ≤ 50.0ms, errors ≤ 0.1%); 600 req/s: p99 90ms > SLO 50ms\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("capacity search table: want it to contain\n%s\ngot\n%s", want, b.String())
 	}
 
 	b.Reset()
@@ -136,7 +155,7 @@ func TestTableGroupsStrategiesTogether(t *testing.T) {
 	var got []string
 	for _, row := range tbl.rows {
 		c := row.cell
-		if c.Workload == "get" && c.Program == "python" && c.Work == 0 && c.Concurrency == 8 {
+		if c.Workload == "get" && c.Program == "python" && c.Work == 0 && c.Concurrency == 8 && c.RateRPS == 0 {
 			got = append(got, c.Strategy)
 		}
 	}
@@ -292,6 +311,9 @@ func TestConclusions(t *testing.T) {
 		"cgi needs 2.3× the memory of fastcgi for c at c=32 (get, peak RSS 50.4 MiB vs 22.0 MiB)",
 		"for python at c=1 (get), cgi's p50 latency comes within 10% of fastcgi's from work=1000000 (40× at work=10)",
 		"1.5% of cgi/python/get c=32 requests failed (timeout 60, status_5xx 2)",
+		// Open loop: the capacity search, and what coordinated omission hides at 1000 req/s.
+		"python/get c=8 sustains 2000 req/s under fastcgi (p99 ≤ 50.0ms, errors ≤ 0.1%)",
+		"cgi/c/get c=8 rate=1000/s: p99 is 144ms from each request's intended start but 2.90ms from its actual send: a closed-loop measurement would understate it 50×",
 	} {
 		found := false
 		for _, g := range got {
@@ -314,8 +336,9 @@ func TestConclusions(t *testing.T) {
 			noCGI.Cells = append(noCGI.Cells, c)
 		}
 	}
-	if c := Conclusions(&noCGI); len(c) != 0 {
-		t.Errorf("no cgi cells: got %q; want none", c)
+	// A capacity search stands on its own; every comparison needs cgi.
+	if c, want := Conclusions(&noCGI), []string{"python/get c=8 sustains 2000 req/s under fastcgi (p99 ≤ 50.0ms, errors ≤ 0.1%)"}; !reflect.DeepEqual(c, want) {
+		t.Errorf("no cgi cells: got %q; want only %q", c, want)
 	}
 	// A difference under 20% is not claimed.
 	close := &bench.Results{Schema: 1, Cells: []bench.Cell{

@@ -28,6 +28,9 @@ type table struct {
 	notes []string
 	// skipped are the planned cells not run, "cgi/sh/multipart — sh handles GET only".
 	skipped []string
+	// capacity has a line per capacity search, "cgi/python/get c=8: 140 req/s sustained
+	// (p99 ≤ 50ms, errors ≤ 0.1%); 160 req/s: p99 81ms > SLO 50ms".
+	capacity []string
 	// partial explains an incomplete run ("interrupted"); empty for a complete one.
 	partial string
 }
@@ -110,6 +113,25 @@ func newTable(r *bench.Results) *table {
 		column{head: "p90", num: true, value: dur(func(l bench.Latency) int64 { return l.P90 })},
 		column{head: "p99", num: true, value: dur(func(l bench.Latency) int64 { return l.P99 })},
 		column{head: "max", num: true, value: dur(func(l bench.Latency) int64 { return l.Max })},
+	)
+	if anyRate {
+		open := func(f func(o *bench.OpenLoop) string) func(c *bench.Cell) string {
+			return measured(func(c *bench.Cell) string {
+				if c.OpenLoop == nil {
+					return "-"
+				}
+				return f(c.OpenLoop)
+			})
+		}
+		t.cols = append(t.cols,
+			column{head: "uncorr-p99", num: true, value: open(func(o *bench.OpenLoop) string {
+				return FormatDuration(float64(o.UncorrectedLatencyNS.P99))
+			})},
+			column{head: "late", num: true, value: open(func(o *bench.OpenLoop) string { return strconv.FormatInt(o.Late, 10) })},
+			column{head: "unsent", num: true, value: open(func(o *bench.OpenLoop) string { return strconv.FormatInt(o.Unsent, 10) })},
+		)
+	}
+	t.cols = append(t.cols,
 		column{head: "errors", num: true, value: func(c *bench.Cell) string {
 			n := "-"
 			if c.Error == "" {
@@ -144,6 +166,11 @@ func newTable(r *bench.Results) *table {
 		}
 		t.rows = append(t.rows, row)
 	}
+	for _, c := range cells {
+		if c.Capacity != nil {
+			t.capacity = append(t.capacity, cellID(c)+": "+capacityLine(c.Capacity))
+		}
+	}
 	for _, s := range r.Skipped {
 		t.skipped = append(t.skipped, skipName(s)+" — "+s.Reason)
 	}
@@ -169,10 +196,38 @@ func cellNote(c *bench.Cell) string {
 	if c.OutOfRange > 0 {
 		parts = append(parts, fmt.Sprintf("%d latencies over the histogram's range left out of the percentiles", c.OutOfRange))
 	}
+	if o := c.OpenLoop; o != nil && o.Unsent > 0 {
+		parts = append(parts, fmt.Sprintf("%d of %d requests due were never sent (every connection busy): the target rate was not offered", o.Unsent, o.Scheduled))
+	}
 	if c.Partial {
 		parts = append(parts, "load cut short (partial)")
 	}
 	return strings.Join(parts, "; ")
+}
+
+// capacityLine says what a capacity search found: the highest sustainable rate under which
+// bounds, and what the next rate crossed.
+func capacityLine(cp *bench.Capacity) string {
+	bounds := []string{fmt.Sprintf("errors ≤ %s", formatPercent(cp.MaxErrorRate))}
+	if cp.SLOP99NS > 0 {
+		bounds = append([]string{"p99 ≤ " + FormatDuration(float64(cp.SLOP99NS))}, bounds...)
+	}
+	var b strings.Builder
+	if cp.MaxSustainableRPS > 0 {
+		fmt.Fprintf(&b, "%s req/s sustained (%s)", formatRPS(cp.MaxSustainableRPS), strings.Join(bounds, ", "))
+	} else {
+		fmt.Fprintf(&b, "no rate sustained (%s)", strings.Join(bounds, ", "))
+	}
+	switch {
+	case cp.Bound == "cancelled":
+		b.WriteString("; search interrupted")
+	case cp.Bound == "" && len(cp.Steps) > 0:
+		fmt.Fprintf(&b, "; every rate up to %s req/s passed: raise the range to find the limit", formatRPS(cp.ToRPS))
+	case len(cp.Steps) > 0:
+		last := cp.Steps[len(cp.Steps)-1]
+		fmt.Fprintf(&b, "; %s req/s: %s", formatRPS(last.RateRPS), last.Reason)
+	}
+	return b.String()
 }
 
 // without returns the table's columns and row values minus the column named head.
@@ -246,6 +301,12 @@ func WriteTable(w io.Writer, r *bench.Results) error {
 		}
 		if err := stw.Flush(); err != nil {
 			return fmt.Errorf("reports: table: %w", err)
+		}
+	}
+	if len(t.capacity) > 0 {
+		buf.WriteString("\ncapacity (highest sustainable rate):\n")
+		for _, c := range t.capacity {
+			buf.WriteString("  " + c + "\n")
 		}
 	}
 	if len(t.skipped) > 0 {

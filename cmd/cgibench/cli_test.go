@@ -32,6 +32,15 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "--listen", "0.0.0.0:8080"}, "--allow-remote"},
 		{[]string{"serve", "--strategy", "nope"}, `unknown strategy "nope"`},
 		{[]string{"programs", "--mode", "soap"}, `--mode "soap"`},
+		{[]string{"run", "--slo-p99", "50ms"}, "--slo-p99 needs --rate"},
+		{[]string{"run", "--max-connections", "50"}, "--max-connections needs --rate"},
+		{[]string{"run", "--rate", "fast"}, `--rate "fast": at byte 0: "fast" is not a number`},
+		{[]string{"run", "--rate", "100", "--step", "5s"}, "--step needs a capacity search: give --rate FROM:TO:STEP"},
+		{[]string{"run", "--rate", "100", "--max-connections", "-1"}, "--max-connections"},
+		{[]string{"run", "--interval", "1ms"}, "--interval"},
+		{[]string{"load", "http://127.0.0.1:1/app", "--rate", "300:100:10"}, "the last rate 100 is below the first 300"},
+		{[]string{"load", "http://127.0.0.1:1/app", "--rate", "100:300:100", "--max-error-rate", "lots"}, "--max-error-rate"},
+		{[]string{"load", "http://127.0.0.1:1/app", "--rate", "100:300:100", "--attempts", "0"}, "--attempts must be 1 or more"},
 	}
 	for _, tt := range tests {
 		stdout, stderr, code := runCLI(tt.args...)

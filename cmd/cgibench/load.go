@@ -2,15 +2,17 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/url"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/cgibench/cgibench/bench"
 	"github.com/cgibench/cgibench/loadgen"
-	"github.com/cgibench/cgibench/reports"
 )
 
 var loadCmd = &command{
@@ -22,8 +24,9 @@ var loadCmd = &command{
 	example: "cgibench load http://127.0.0.1:8080/cgi-bin/app.cgi --workload get --concurrency 8 --duration 10s",
 	setup: func(fs *pflag.FlagSet) runFunc {
 		var c loadgen.Config
-		var workload, jsonOut string
+		var workload, jsonOut, hlogOut string
 		var work int
+		var open openLoopFlags
 		fs.StringVar(&workload, "workload", "get", "workload: get, urlencoded or multipart")
 		fs.IntVar(&c.Concurrency, "concurrency", bench.DefaultConcurrency, "concurrent keep-alive connections")
 		fs.DurationVar(&c.Duration, "duration", 10*time.Second, "measured load")
@@ -34,6 +37,8 @@ var loadCmd = &command{
 		fs.BoolVar(&c.Verify, "verify", false, "check every response against the reference app (the target must implement scripts/README.md)")
 		fs.BoolVar(&c.AllowRemote, "allow-remote", false, "allow a target that is not on this machine's loopback")
 		fs.StringVar(&jsonOut, "json", "", "also write the results as JSON to this file")
+		open.register(fs)
+		fs.StringVar(&hlogOut, "hlog", "", "write an HdrHistogram interval log (.hlog) to this file (a capacity search: one per step, FILE-stepNN-rRATE.hlog)")
 		return func(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 			c.URL = args[0]
 			wl, err := loadgen.NewWorkload(workload, work)
@@ -41,36 +46,84 @@ var loadCmd = &command{
 				return usagef("--workload: %v", err)
 			}
 			c.Workload = wl
+			search, err := open.parseInto(&c)
+			if err != nil {
+				return err
+			}
+			if search != nil {
+				c.Rate = search.From // checked as the first step will run
+			}
 			if err := c.Validate(); err != nil {
 				return &usageError{err}
 			}
 			res := &bench.Results{Schema: bench.SchemaVersion, Tool: "cgibench " + bench.Version, StartedAt: time.Now().UTC()}
-			out, runErr := loadgen.Run(ctx, c)
-			if out == nil {
-				return runErr
+			cell := bench.Cell{Strategy: "external", Program: hostOf(c.URL), Workload: workload, Concurrency: c.Concurrency,
+				RateRPS: c.Rate, Work: work, Errors: map[string]int64{}}
+			var logs []*loadgen.Result
+			var runErr error
+			if search != nil {
+				out, err := loadgen.Search(ctx, c, *search)
+				if out == nil {
+					return err
+				}
+				bench.FillCapacity(&cell, *search, out)
+				for _, st := range out.Steps {
+					logs = append(logs, st.Result)
+				}
+				runErr = err
+			} else {
+				out, err := loadgen.Run(ctx, c)
+				if out == nil {
+					return err
+				}
+				bench.FillCell(&cell, out)
+				logs = append(logs, out)
+				runErr = err
 			}
-			cell := bench.Cell{Strategy: "external", Program: hostOf(c.URL), Workload: workload, Concurrency: c.Concurrency, Work: work, Errors: map[string]int64{}}
-			bench.FillCell(&cell, out)
 			res.Cells = []bench.Cell{cell}
-			res.Partial = out.Partial
+			res.Partial = cell.Partial
 			res.FinishedAt = time.Now().UTC()
 			if jsonOut != "" {
 				if err := saveResults(jsonOut, res); err != nil {
 					return err
 				}
 			}
-			if err := reports.WriteTable(stdout, res); err != nil {
+			if hlogOut != "" {
+				if err := writeLoadHlogs(hlogOut, search, logs); err != nil {
+					return err
+				}
+			}
+			if err := printSummary(stdout, res); err != nil {
 				return err
 			}
 			if runErr != nil {
 				return runErr
 			}
-			if out.Partial {
+			if res.Partial {
 				return context.Canceled
 			}
 			return nil
 		}
 	},
+}
+
+// writeLoadHlogs writes the interval log of a load to path; of a capacity search, one per step,
+// numbered, with the step's rate.
+func writeLoadHlogs(path string, search *loadgen.SearchConfig, logs []*loadgen.Result) error {
+	if search == nil {
+		return bench.WriteHlog(path, logs[0])
+	}
+	ext := filepath.Ext(path)
+	stem := strings.TrimSuffix(path, ext)
+	if ext == "" {
+		ext = ".hlog"
+	}
+	for i, r := range logs {
+		if err := bench.WriteHlog(fmt.Sprintf("%s-step%02d-r%g%s", stem, i+1, r.Rate, ext), r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func hostOf(raw string) string {

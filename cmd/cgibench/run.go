@@ -22,11 +22,13 @@ var runCmd = &command{
 	name:    "run",
 	summary: "Measure strategies × programs × workloads; print a table and write results.json (the main job).",
 	example: "cgibench run\n" +
-		"cgibench run --strategies cgi,fastcgi --programs python,./my.cgi --concurrency 1,8,32 --duration 10s --out results",
+		"cgibench run --strategies cgi,fastcgi --programs python,./my.cgi --concurrency 1,8,32 --duration 10s --out results\n" +
+		"cgibench run --strategies cgi,fastcgi --programs python --workloads get --rate 50:2000:50 --step 5s --slo-p99 50ms",
 	setup: func(fs *pflag.FlagSet) runFunc {
 		var c bench.Config
 		var out string
 		var quiet bool
+		var open openLoopFlags
 		fs.StringSliceVar(&c.Strategies, "strategies", nil, "strategies to measure (default all: "+strings.Join(bench.StrategyNames(), ",")+")")
 		fs.StringSliceVar(&c.Programs, "programs", nil, "built-in app names or paths of your own CGI/FastCGI programs (default every built-in app)")
 		fs.StringSliceVar(&c.Workloads, "workloads", nil, "workloads (default all: "+strings.Join(loadgen.WorkloadNames, ",")+")")
@@ -40,11 +42,18 @@ var runCmd = &command{
 		fs.IntVar(&c.MaxRequests, "max-requests", 0, "recycle a FastCGI worker after this many requests (0: never)")
 		fs.StringVar(&c.FastCGIAddr, "fastcgi-addr", "", "measure an already-running FastCGI server (unix:/path.sock or tcp:127.0.0.1:9000) as the fastcgi strategy")
 		fs.BoolVar(&c.SharedSocket, "shared-socket", false, "fastcgi workers accept on one shared socket, as spawn-fcgi and php-fpm do (default: one socket per worker, which --max-requests needs)")
+		open.register(fs)
+		fs.StringVar(&c.HlogDir, "hlog", "", "write an HdrHistogram interval log (.hlog) per cell into this folder")
 		fs.BoolVar(&c.Verify, "verify", false, "verify your own programs' bodies too (they must implement scripts/README.md; built-in apps are always verified)")
 		fs.StringVar(&c.CacheDir, "cache", "", "folder for built apps (default $CGIBENCH_CACHE or the user cache folder)")
 		fs.StringVar(&out, "out", "cgibench-results", "folder for results.json, the reports (table, CSV, Markdown, HTML, plots) and backend.log")
 		fs.BoolVar(&quiet, "quiet", false, "no progress line")
 		return func(ctx context.Context, stdout, stderr io.Writer, _ []string) error {
+			var err error
+			if c.Rate, c.Search, err = open.parse(); err != nil {
+				return err
+			}
+			c.MaxConnections, c.Threads, c.Interval = open.maxConns, open.threads, open.interval
 			if err := c.Validate(); err != nil {
 				return &usageError{err}
 			}
