@@ -402,8 +402,15 @@ func (linearTicks) Ticks(lo, hi float64) []plot.Tick {
 		return nil
 	}
 	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+	labelled := 0
+	for _, t := range ticks {
+		if t.Label != "" {
+			labelled++
+		}
+	}
+	// gonum labels as few as two ticks (0 and 2500 over 0..2700): then label the minor ones too.
 	for i := range ticks {
-		if ticks[i].Label != "" {
+		if ticks[i].Label != "" || labelled < 3 {
 			ticks[i].Label = formatTick(ticks[i].Value)
 		}
 	}
