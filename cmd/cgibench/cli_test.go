@@ -41,6 +41,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"load", "http://127.0.0.1:1/app", "--rate", "300:100:10"}, "the last rate 100 is below the first 300"},
 		{[]string{"load", "http://127.0.0.1:1/app", "--rate", "100:300:100", "--max-error-rate", "lots"}, "--max-error-rate"},
 		{[]string{"load", "http://127.0.0.1:1/app", "--rate", "100:300:100", "--attempts", "0"}, "--attempts must be 1 or more"},
+		{[]string{"run", "--rate", "100:300:100", "--duration", "5s"}, "--duration does not apply to a capacity search: each rate runs for --step"},
 	}
 	for _, tt := range tests {
 		stdout, stderr, code := runCLI(tt.args...)

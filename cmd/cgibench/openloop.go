@@ -58,6 +58,11 @@ func (o *openLoopFlags) parse() (rate float64, search *loadgen.SearchConfig, err
 		}
 		return from, nil, nil
 	}
+	for _, name := range []string{"duration", "requests"} {
+		if o.fs.Changed(name) {
+			return 0, nil, usagef("--%s does not apply to a capacity search: each rate runs for --step", name)
+		}
+	}
 	s := &loadgen.SearchConfig{From: from, To: to, Step: step, StepDuration: o.step, SLOP99: o.sloP99, Attempts: o.attempts}
 	if s.MaxErrorRate, err = loadgen.ParseFraction("--max-error-rate", o.maxErrorRate); err != nil {
 		return 0, nil, &usageError{err}
