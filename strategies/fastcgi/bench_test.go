@@ -5,8 +5,12 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"testing"
+
+	"github.com/cgibench/cgibench/strategies"
 )
 
 // startFastResponder is an in-test FastCGI responder that answers every request with the same
@@ -121,6 +125,44 @@ func TestClientAllocs(t *testing.T) {
 		got := testing.AllocsPerRun(200, func() { clientRoundTrip(t, c, tc.ctx) })
 		if got > tc.max {
 			t.Errorf("%s: %.1f allocations per request, want at most %.0f", tc.name, got, tc.max)
+		}
+	}
+}
+
+// discardResponse is a reusable http.ResponseWriter that keeps nothing, so that a benchmark
+// counts the handler's allocations, not a recorder's.
+type discardResponse struct {
+	h    http.Header
+	code int
+	n    int
+}
+
+func (w *discardResponse) Header() http.Header         { return w.h }
+func (w *discardResponse) WriteHeader(code int)        { w.code = code }
+func (w *discardResponse) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
+
+// BenchmarkHandler measures the HTTP side of a request on top of BenchmarkClient: the
+// meta-variables, the timeout context, the CGI header parser and the copy to the writer. The
+// request's context can be cancelled, as net/http's is.
+func BenchmarkHandler(b *testing.B) {
+	addr := startFastResponder(b)
+	c := &Client{Network: "unix", Address: addr, MaxConns: 1}
+	defer c.Close()
+	h := &Handler{Doer: c, Program: strategies.Program{Name: "bench", Path: "/usr/lib/cgibench/app"}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := httptest.NewRequest("GET", "http://127.0.0.1:41234/app?name=value&visits=1", nil).WithContext(ctx)
+	r.RemoteAddr = "127.0.0.1:50000"
+	r.Header.Set("User-Agent", "cgibench-loadgen")
+	r.Header.Set("Accept", "*/*")
+	w := &discardResponse{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		w.code, w.n = 0, 0
+		h.ServeHTTP(w, r)
+		if w.code != http.StatusOK || w.n == 0 {
+			b.Fatalf("status %d, %d bytes", w.code, w.n)
 		}
 	}
 }

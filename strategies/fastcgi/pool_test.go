@@ -175,6 +175,13 @@ func TestPoolGetValues(t *testing.T) {
 	}
 }
 
+// idleWorkers counts the workers waiting in the pool's queue for a request.
+func idleWorkers(p *Pool) int {
+	p.q.mu.Lock()
+	defer p.q.mu.Unlock()
+	return len(p.q.items)
+}
+
 func currentWorker(p *Pool, slot int) *worker {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -306,8 +313,14 @@ func TestPoolTimeoutReplacesWorker(t *testing.T) {
 				t.Errorf("hanging request: %d after %v, want 504 after 300ms", code, time.Since(start))
 			}
 			pid := readPID(t, pidfile)
-			waitFor(t, 5*time.Second, "the stuck worker still runs", func() bool { return processGone(pid) })
-			if code, body := httpGet(t, srv.URL+tp.path("", "next")); code != 200 {
+			waitFor(t, 10*time.Second, "the stuck worker still runs", func() bool { return processGone(pid) })
+			// The replacement starts in the background, and on a loaded machine (a -race test
+			// binary as the worker) it can take longer than the 300ms that bound the wait for a
+			// worker too. The next request therefore goes through a handler on the same pool with
+			// the default timeout: it waits for the replacement, which is what is checked here.
+			next := httptest.NewServer(&Handler{Doer: pool, Program: tp.prog(t), Logger: logBuf.logger()})
+			defer next.Close()
+			if code, body := httpGet(t, next.URL+tp.path("", "next")); code != 200 {
 				t.Errorf("next request: %d %q", code, body)
 			}
 			if pool.Restarts() != 1 {

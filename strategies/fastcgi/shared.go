@@ -77,6 +77,10 @@ func (p *Pool) superviseShared(slot int, started chan<- error) {
 	var backoff time.Duration
 	first := true
 	for gen := 0; ; gen++ {
+		// Read before the worker starts: requests are counted when Do is called, which may be
+		// before a worker is up to take them, so a count read after the start could already
+		// include everything this worker will serve.
+		served := p.served.Load()
 		w, err := p.startWorker(slot, gen)
 		if err != nil {
 			if !p.retryAfter(err, first, started, &backoff) {
@@ -89,7 +93,6 @@ func (p *Pool) superviseShared(slot int, started chan<- error) {
 			first = false
 			started <- nil
 		}
-		served := p.served.Load()
 		select {
 		case <-w.exited:
 		case <-p.closing:
@@ -103,8 +106,10 @@ func (p *Pool) superviseShared(slot int, started chan<- error) {
 		if p.isClosing() {
 			return
 		}
-		// The pool cannot tell which worker served what: "it served" means the pool sent
-		// requests while it lived.
+		// The pool cannot tell which worker served what: "it served" means the pool was asked
+		// for requests while it lived. (A worker that served only requests asked for before it
+		// started, and then exited on its own, is counted as a restart: rare, and only the
+		// count and a backoff differ.)
 		servedSome := p.served.Load() > served
 		recycled := w.exitedClean() && servedSome
 		if recycled {

@@ -126,11 +126,16 @@ func TestStrategyKilledWorker(t *testing.T) {
 }
 
 func TestStrategyTimeout(t *testing.T) {
-	b, _ := startStrategy(t, strategies.Config{Program: goWorker(t), Workers: 1, Timeout: 200 * time.Millisecond})
+	b, _ := startStrategy(t, strategies.Config{Program: goWorker(t), Workers: 1, Timeout: time.Second})
 	code, _ := httpGet(t, strings.TrimSuffix(b.URL(), "/app")+"/app/hang?pidfile="+filepath.Join(t.TempDir(), "pid"))
 	if code != http.StatusGatewayTimeout {
 		t.Errorf("status %d, want 504", code)
 	}
+	// The one worker was stopped and is being replaced. The timeout also bounds the wait for
+	// a worker, and starting one (the -race test binary) can take longer than that on a loaded
+	// machine: wait until the replacement is idle, then ask.
+	pool := b.(*closeOnce).Backend.(*PoolBackend).pool
+	waitFor(t, 30*time.Second, "no idle replacement worker", func() bool { return pool.Restarts() == 1 && idleWorkers(pool) == 1 })
 	if code, _ := httpGet(t, b.URL()); code != 200 {
 		t.Errorf("after the timeout: %d", code)
 	}
