@@ -132,7 +132,8 @@ type Capacity struct {
 	// The search's parameters.
 	FromRPS      float64        `json:"from_rps"`
 	ToRPS        float64        `json:"to_rps"`
-	StepRPS      float64        `json:"step_rps"`
+	StepRPS      float64        `json:"step_rps,omitempty"`
+	Factor       float64        `json:"factor,omitempty"` // rates rose geometrically
 	StepNS       int64          `json:"step_ns"`
 	SLOP99NS     int64          `json:"slo_p99_ns,omitempty"`
 	MaxErrorRate float64        `json:"max_error_rate"`

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -306,10 +305,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	}
 	perCell := cfg.Duration + max(cfg.Warmup, 0) + 300*time.Millisecond
 	if s := cfg.Search; s != nil {
-		steps := 1.0
-		if s.Step > 0 {
-			steps += math.Floor((s.To - s.From) / s.Step)
-		}
+		steps := len(s.Rates())
 		step := s.StepDuration
 		if step == 0 {
 			step = loadgen.DefaultStepDuration
@@ -565,6 +561,7 @@ func FillCapacity(cell *Cell, s loadgen.SearchConfig, out *loadgen.SearchResult)
 		FromRPS:           s.From,
 		ToRPS:             s.To,
 		StepRPS:           s.Step,
+		Factor:            s.Factor,
 		StepNS:            s.StepDuration.Nanoseconds(),
 		SLOP99NS:          s.SLOP99.Nanoseconds(),
 		MaxErrorRate:      s.MaxErrorRate,

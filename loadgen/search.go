@@ -29,6 +29,11 @@ type SearchConfig struct {
 	// From+Step, ... up to To (ParseRateRange reads "FROM:TO:STEP"). Step may be zero when
 	// From equals To. (--rate FROM:TO:STEP)
 	From, To, Step float64
+	// Factor, instead of Step, makes the rates rise geometrically: From, From·Factor,
+	// From·Factor², ... up to To ("FROM:TO:xFACTOR"), for strategies whose capacities differ
+	// by orders of magnitude (cgi and fastcgi) in one search. Greater than 1 when set.
+	// (--rate FROM:TO:xFACTOR)
+	Factor float64
 	// StepDuration is the measured length of each step; default DefaultStepDuration. Every
 	// step also has Config.Warmup before it. (--step)
 	StepDuration time.Duration
@@ -58,12 +63,19 @@ func (s SearchConfig) Validate() error {
 	}
 	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	switch {
-	case !finite(s.From) || !finite(s.To) || !finite(s.Step):
+	case !finite(s.From) || !finite(s.To) || !finite(s.Step) || !finite(s.Factor):
 		bad("--rate: rates must be numbers, got %v:%v:%v", s.From, s.To, s.Step)
 	case s.From <= 0 || s.To > MaxRate:
 		bad("--rate: rates must be in (0, %d], got %v:%v", MaxRate, s.From, s.To)
 	case s.To < s.From:
 		bad("--rate: the last rate %v is below the first %v", s.To, s.From)
+	case s.Step != 0 && s.Factor != 0:
+		bad("--rate: give a step or a factor, not both")
+	case s.Factor != 0 && s.Factor <= 1:
+		bad("--rate: the factor must be over 1, got x%v", s.Factor)
+	case s.Factor > 1 && math.Log(s.To/s.From)/math.Log(s.Factor) >= MaxSearchSteps:
+		bad("--rate: %v:%v:x%v makes more than %d steps", s.From, s.To, s.Factor, MaxSearchSteps)
+	case s.Factor > 1:
 	case s.Step < 0 || s.Step == 0 && s.To != s.From:
 		bad("--rate: the step must be positive, got %v", s.Step)
 	case s.Step > 0 && (s.To-s.From)/s.Step >= MaxSearchSteps:
@@ -84,14 +96,17 @@ func (s SearchConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// rates lists the steps' rates.
-func (s SearchConfig) rates() []float64 {
-	if s.Step == 0 {
+// Rates lists the steps' rates, those a search tries when every one is sustainable.
+func (s SearchConfig) Rates() []float64 {
+	if s.Step == 0 && s.Factor <= 1 {
 		return []float64{s.From}
 	}
 	var rs []float64
 	for i := 0; ; i++ {
 		r := s.From + float64(i)*s.Step // not accumulated: no drift
+		if s.Factor > 1 {
+			r = s.From * math.Pow(s.Factor, float64(i))
+		}
 		if r > s.To*(1+1e-9) {
 			return rs
 		}
@@ -161,7 +176,7 @@ func Search(ctx context.Context, cfg Config, s SearchConfig) (*SearchResult, err
 		return nil, err
 	}
 	out := &SearchResult{}
-	for _, rate := range s.rates() {
+	for _, rate := range s.Rates() {
 		cfg.Rate = rate
 		for attempt := 1; ; attempt++ {
 			res, err := Run(ctx, cfg)
@@ -218,11 +233,21 @@ func judgeStep(rate float64, res *Result, s SearchConfig, maxConns int) SearchSt
 		fail(BoundThroughput, "responses at %.0f req/s < %.0f%% of %.0f", st.AchievedRPS, 100*SustainableThroughput, rate)
 	}
 	if s.SLOP99 > 0 && time.Duration(st.P99NS) > s.SLOP99 {
-		fail(BoundP99, "p99 %s > SLO %s", time.Duration(st.P99NS), s.SLOP99)
+		fail(BoundP99, "p99 %s > SLO %s", roundDuration(time.Duration(st.P99NS)), s.SLOP99)
 	}
 	st.OK = len(reasons) == 0
 	st.Reason = strings.Join(reasons, "; ")
 	return st
+}
+
+// roundDuration keeps three or four significant digits: 55.18ms, not 55.181311ms.
+func roundDuration(d time.Duration) time.Duration {
+	for unit := time.Duration(1); unit < time.Hour; unit *= 10 {
+		if d < 10000*unit {
+			return d.Round(unit)
+		}
+	}
+	return d
 }
 
 // SyntaxError is a malformed command-line value; Offset is the byte where the problem is.
@@ -237,38 +262,51 @@ func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("loadgen: %s %q: at byte %d: %s", e.Flag, e.Input, e.Offset, e.Msg)
 }
 
-// ParseRateRange reads a --rate value: "R" (one rate: from = to = R, step 0) or "FROM:TO:STEP"
-// (a capacity search), in requests per second, e.g. "100:3000:100".
-func ParseRateRange(s string) (from, to, step float64, err error) {
+// ParseRateRange reads a --rate value into the rates of a search: "R" (one rate: From = To =
+// R), "FROM:TO:STEP" (Step) or "FROM:TO:xFACTOR" (Factor), in requests per second, e.g.
+// "100:3000:100" or "10:5000:x1.5".
+func ParseRateRange(s string) (SearchConfig, error) {
 	bad := func(off int, format string, args ...any) error {
 		return &SyntaxError{Flag: "--rate", Input: s, Offset: off, Msg: fmt.Sprintf(format, args...)}
 	}
 	fields := strings.Split(s, ":")
 	if len(fields) != 1 && len(fields) != 3 {
-		return 0, 0, 0, bad(0, "want RATE or FROM:TO:STEP (requests per second), e.g. 100:3000:100")
+		return SearchConfig{}, bad(0, "want RATE, FROM:TO:STEP or FROM:TO:xFACTOR (requests per second), e.g. 100:3000:100")
 	}
 	var v [3]float64
+	factor := false
 	off := 0
 	for i, f := range fields {
-		x, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		t := strings.TrimSpace(f)
+		if i == 2 {
+			if rest, ok := strings.CutPrefix(t, "x"); ok {
+				t, factor = rest, true
+			}
+		}
+		x, err := strconv.ParseFloat(t, 64)
 		switch {
 		case err != nil || math.IsNaN(x) || math.IsInf(x, 0):
-			return 0, 0, 0, bad(off, "%q is not a number", f)
+			return SearchConfig{}, bad(off, "%q is not a number", f)
+		case factor && x <= 1:
+			return SearchConfig{}, bad(off, "the factor %q must be over 1", f)
 		case x <= 0:
-			return 0, 0, 0, bad(off, "%q is not a positive rate", f)
+			return SearchConfig{}, bad(off, "%q is not a positive rate", f)
 		case x > MaxRate:
-			return 0, 0, 0, bad(off, "%q is over %d requests per second", f, MaxRate)
+			return SearchConfig{}, bad(off, "%q is over %d requests per second", f, MaxRate)
 		}
 		v[i] = x
 		off += len(f) + 1
 	}
 	if len(fields) == 1 {
-		return v[0], v[0], 0, nil
+		return SearchConfig{From: v[0], To: v[0]}, nil
 	}
 	if v[1] < v[0] {
-		return 0, 0, 0, bad(len(fields[0])+1, "the last rate %v is below the first %v", v[1], v[0])
+		return SearchConfig{}, bad(len(fields[0])+1, "the last rate %v is below the first %v", v[1], v[0])
 	}
-	return v[0], v[1], v[2], nil
+	if factor {
+		return SearchConfig{From: v[0], To: v[1], Factor: v[2]}, nil
+	}
+	return SearchConfig{From: v[0], To: v[1], Step: v[2]}, nil
 }
 
 // ParseFraction reads a fraction such as --max-error-rate: "0.1%" or "0.001", in [0, 1].

@@ -171,32 +171,36 @@ func TestSearchConfigValidate(t *testing.T) {
 
 func TestParseRateRange(t *testing.T) {
 	tests := []struct {
-		in             string
-		from, to, step float64
-		wantErr        string // substring; "" for none
-		offset         int
+		in                     string
+		from, to, step, factor float64
+		wantErr                string // substring; "" for none
+		offset                 int
 	}{
-		{"100:3000:100", 100, 3000, 100, "", 0},
-		{"500", 500, 500, 0, "", 0},
-		{"0.5:2.5:0.5", 0.5, 2.5, 0.5, "", 0},
-		{" 100 : 200 : 50 ", 100, 200, 50, "", 0},
-		{"1e3:2e3:1e2", 1000, 2000, 100, "", 0},
-		{"", 0, 0, 0, "not a number", 0},
-		{"100:200", 0, 0, 0, "want RATE or FROM:TO:STEP", 0},
-		{"100:200:10:5", 0, 0, 0, "want RATE or FROM:TO:STEP", 0},
-		{"100:x:5", 0, 0, 0, `"x" is not a number`, 4},
-		{"100:200:0", 0, 0, 0, "not a positive rate", 8},
-		{"-5", 0, 0, 0, "not a positive rate", 0},
-		{"NaN", 0, 0, 0, "not a number", 0},
-		{"Inf:1:1", 0, 0, 0, "not a number", 0},
-		{"300:200:10", 0, 0, 0, "below the first", 4},
-		{"1e9", 0, 0, 0, "over 10000000", 0},
+		{"100:3000:100", 100, 3000, 100, 0, "", 0},
+		{"500", 500, 500, 0, 0, "", 0},
+		{"0.5:2.5:0.5", 0.5, 2.5, 0.5, 0, "", 0},
+		{" 100 : 200 : 50 ", 100, 200, 50, 0, "", 0},
+		{"1e3:2e3:1e2", 1000, 2000, 100, 0, "", 0},
+		{"10:5000:x1.5", 10, 5000, 0, 1.5, "", 0},
+		{"10:5000: x2 ", 10, 5000, 0, 2, "", 0},
+		{"10:5000:x1", 0, 0, 0, 0, "the factor", 8},
+		{"10:5000:x", 0, 0, 0, 0, "not a number", 8},
+		{"", 0, 0, 0, 0, "not a number", 0},
+		{"100:200", 0, 0, 0, 0, "want RATE, FROM:TO:STEP or FROM:TO:xFACTOR", 0},
+		{"100:200:10:5", 0, 0, 0, 0, "want RATE, FROM:TO:STEP", 0},
+		{"100:x:5", 0, 0, 0, 0, `"x" is not a number`, 4},
+		{"100:200:0", 0, 0, 0, 0, "not a positive rate", 8},
+		{"-5", 0, 0, 0, 0, "not a positive rate", 0},
+		{"NaN", 0, 0, 0, 0, "not a number", 0},
+		{"Inf:1:1", 0, 0, 0, 0, "not a number", 0},
+		{"300:200:10", 0, 0, 0, 0, "below the first", 4},
+		{"1e9", 0, 0, 0, 0, "over 10000000", 0},
 	}
 	for _, tt := range tests {
-		from, to, step, err := ParseRateRange(tt.in)
+		r, err := ParseRateRange(tt.in)
 		if tt.wantErr == "" {
-			if err != nil || from != tt.from || to != tt.to || step != tt.step {
-				t.Errorf("ParseRateRange(%q): got %v, %v, %v, %v; want %v, %v, %v", tt.in, from, to, step, err, tt.from, tt.to, tt.step)
+			if err != nil || r.From != tt.from || r.To != tt.to || r.Step != tt.step || r.Factor != tt.factor {
+				t.Errorf("ParseRateRange(%q): got %+v, %v; want %v:%v step %v factor %v", tt.in, r, err, tt.from, tt.to, tt.step, tt.factor)
 			}
 			continue
 		}
@@ -238,11 +242,11 @@ func TestParseFraction(t *testing.T) {
 }
 
 func FuzzParseRateRange(f *testing.F) {
-	for _, s := range []string{"100:3000:100", "500", "0.5:1:0.1", "1e3:2e3:1", "100:x:5", "::", "-1"} {
+	for _, s := range []string{"100:3000:100", "500", "0.5:1:0.1", "1e3:2e3:1", "100:x:5", "::", "-1", "10:5000:x1.5"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		from, to, step, err := ParseRateRange(s)
+		r, err := ParseRateRange(s)
 		if err != nil {
 			var se *SyntaxError
 			if !errors.As(err, &se) || se.Offset < 0 || se.Offset > len(s) {
@@ -251,8 +255,8 @@ func FuzzParseRateRange(f *testing.F) {
 			return
 		}
 		// What parses is a valid search (but perhaps for its number of steps).
-		if err := (SearchConfig{From: from, To: to, Step: step}).Validate(); err != nil && !strings.Contains(err.Error(), "steps") {
-			t.Fatalf("ParseRateRange(%q) = %v, %v, %v, which Validate refuses: %v", s, from, to, step, err)
+		if err := r.Validate(); err != nil && !strings.Contains(err.Error(), "steps") {
+			t.Fatalf("ParseRateRange(%q) = %+v, which Validate refuses: %v", s, r, err)
 		}
 	})
 }
@@ -267,4 +271,35 @@ func FuzzParseFraction(f *testing.F) {
 			t.Fatalf("ParseFraction(%q) = %v; want a fraction in [0, 1]", s, x)
 		}
 	})
+}
+
+func TestSearchRates(t *testing.T) {
+	for _, tt := range []struct {
+		s    SearchConfig
+		want []float64
+	}{
+		{SearchConfig{From: 100, To: 100}, []float64{100}},
+		{SearchConfig{From: 100, To: 300, Step: 100}, []float64{100, 200, 300}},
+		{SearchConfig{From: 100, To: 350, Step: 100}, []float64{100, 200, 300}},
+		{SearchConfig{From: 10, To: 100, Factor: 2}, []float64{10, 20, 40, 80}},
+		{SearchConfig{From: 10, To: 1000, Factor: 10}, []float64{10, 100, 1000}},
+	} {
+		got := tt.s.Rates()
+		if len(got) != len(tt.want) {
+			t.Errorf("%+v: got rates %v; want %v", tt.s, got, tt.want)
+			continue
+		}
+		for i := range got {
+			if math.Abs(got[i]-tt.want[i]) > 1e-9*tt.want[i] {
+				t.Errorf("%+v: got rates %v; want %v", tt.s, got, tt.want)
+				break
+			}
+		}
+	}
+	if err := (SearchConfig{From: 10, To: 100, Step: 5, Factor: 2}).Validate(); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Errorf("step and factor: got %v; want an error", err)
+	}
+	if err := (SearchConfig{From: 1, To: 1e6, Factor: 1.001}).Validate(); err == nil || !strings.Contains(err.Error(), "steps") {
+		t.Errorf("factor 1.001 over six decades: got %v; want too many steps", err)
+	}
 }

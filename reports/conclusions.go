@@ -55,7 +55,7 @@ func Conclusions(r *bench.Results) []string {
 
 // capacityConclusions states the highest sustainable rate of each capacity search, the cells
 // of one program, workload and concurrency in one sentence, in strategy order:
-// "python/get c=8 sustains 2,100 req/s under fastcgi, 140 under cgi (p99 ≤ 50ms, errors ≤ 0%)".
+// "python/get c=8 sustains 140 req/s under cgi, 2100 req/s under fastcgi (p99 ≤ 50ms, errors ≤ 0%)".
 func capacityConclusions(cells []*bench.Cell) []string {
 	type key struct {
 		program, workload string
@@ -77,20 +77,18 @@ func capacityConclusions(cells []*bench.Cell) []string {
 	for _, k := range order {
 		var parts []string
 		bounds := ""
-		for i, c := range groups[k] {
+		for _, c := range groups[k] {
 			cp := c.Capacity
-			unit := ""
-			if i == 0 {
-				unit = " req/s"
-			}
-			rate := formatRPS(cp.MaxSustainableRPS) + unit
+			var part string
 			switch {
 			case cp.MaxSustainableRPS == 0:
-				rate = "no rate from " + formatRPS(cp.FromRPS) + " req/s"
+				part = fmt.Sprintf("no rate from %s req/s under %s", formatRPS(cp.FromRPS), c.Strategy)
 			case cp.Bound == "":
-				rate = "all " + rate + " tried"
+				part = fmt.Sprintf("%s req/s under %s (every rate tried: more is possible)", formatRPS(cp.MaxSustainableRPS), c.Strategy)
+			default:
+				part = fmt.Sprintf("%s req/s under %s", formatRPS(cp.MaxSustainableRPS), c.Strategy)
 			}
-			parts = append(parts, rate+" under "+c.Strategy)
+			parts = append(parts, part)
 			b := []string{"errors ≤ " + formatPercent(cp.MaxErrorRate)}
 			if cp.SLOP99NS > 0 {
 				b = append([]string{"p99 ≤ " + FormatDuration(float64(cp.SLOP99NS))}, b...)

@@ -98,6 +98,9 @@ func Plots(r *bench.Results) []Plot {
 			continue
 		}
 		k := spectrumKey{c.Workload, c.RateRPS}
+		if c.Capacity != nil {
+			k.rate = -1 // each at the highest rate it sustained: one plot for them all
+		}
 		if spectra[k] == nil {
 			spectrumOrder = append(spectrumOrder, k)
 		}
@@ -109,8 +112,11 @@ func Plots(r *bench.Results) []Plot {
 		for _, conc := range slices.Compact([]int{concs[0], concs[len(concs)-1]}) {
 			at := filter(cells, func(c *bench.Cell) bool { return c.Concurrency == conc })
 			name := fmt.Sprintf("latency-%s-c%d", k.workload, conc)
-			if k.rate > 0 {
+			switch {
+			case k.rate > 0:
 				name += "-r" + formatRPS(k.rate)
+			case k.rate < 0:
+				name += "-capacity"
 			}
 			add(name, at, spectrumFigure)
 		}
@@ -527,7 +533,7 @@ func capacityFigure(cells []*bench.Cell) (*figure, error) {
 	f := &figure{title: titled("Capacity: throughput and p99 latency vs offered rate", suffix), width: 9 * vg.Inch}
 	tp := newPanel("offered rate (req/s)", "")
 	lat := newPanel("offered rate (req/s)", "")
-	xHi, tHi, lLo, lHi := 0.0, 0.0, math.Inf(1), 0.0
+	xLo, xHi, tLo, tHi, lLo, lHi := math.Inf(1), 0.0, math.Inf(1), 0.0, math.Inf(1), 0.0
 	var slo float64
 	type stepXY struct{ t, l plotter.XYs }
 	lines := make([]stepXY, len(ss))
@@ -544,8 +550,11 @@ func capacityFigure(cells []*bench.Cell) (*figure, error) {
 		slices.Sort(rates)
 		for _, r := range rates {
 			st := last[r]
-			lines[i].t = append(lines[i].t, plotter.XY{X: r, Y: st.AchievedRPS})
-			xHi, tHi = math.Max(xHi, r), math.Max(tHi, math.Max(r, st.AchievedRPS))
+			xLo, xHi, tHi = math.Min(xLo, r), math.Max(xHi, r), math.Max(tHi, math.Max(r, st.AchievedRPS))
+			if st.AchievedRPS > 0 {
+				lines[i].t = append(lines[i].t, plotter.XY{X: r, Y: st.AchievedRPS})
+				tLo = math.Min(tLo, math.Min(r, st.AchievedRPS))
+			}
 			if st.P99NS > 0 {
 				v := float64(st.P99NS) / 1e6
 				lines[i].l = append(lines[i].l, plotter.XY{X: r, Y: v})
@@ -559,11 +568,23 @@ func capacityFigure(cells []*bench.Cell) (*figure, error) {
 	if slo > 0 {
 		lLo, lHi = math.Min(lLo, slo), math.Max(lHi, slo)
 	}
+	// Geometric steps (FROM:TO:xFACTOR) span decades: then both rate axes are logarithmic, or
+	// the low rates of cgi would sit in a heap at 0.
+	logRates := xHi/xLo >= 8
 	for _, p := range []*plot.Plot{tp, lat} {
 		p.X.Min, p.X.Max = 0, xHi*1.02
 		p.X.Tick.Marker = linearTicks{}
+		if logRates {
+			p.X.Scale = plot.LogScale{}
+			p.X.Tick.Marker = logTicks{}
+			p.X.Min, p.X.Max = niceLog(xLo, xHi)
+			p.X.Label.Text = "offered rate (req/s, log scale)"
+		}
 	}
-	tp.Y.Label.Text = "throughput (req/s" + setValueAxis(&tp.Y, 0, tHi) + ")"
+	if !logRates || math.IsInf(tLo, 1) {
+		tLo = 0
+	}
+	tp.Y.Label.Text = "throughput (req/s" + setValueAxis(&tp.Y, tLo, tHi) + ")"
 	if math.IsInf(lLo, 1) {
 		lat.Y.Min, lat.Y.Max = 0, 1
 		lat.Y.Label.Text = "p99 latency (ms)"
@@ -571,7 +592,11 @@ func capacityFigure(cells []*bench.Cell) (*figure, error) {
 		lat.Y.Label.Text = "p99 latency (ms" + setValueAxis(&lat.Y, lLo, lHi) + ")"
 	}
 	// What full delivery looks like: responses at the offered rate.
-	ideal, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: xHi, Y: xHi}})
+	from := 0.0
+	if logRates {
+		from = xLo
+	}
+	ideal, err := plotter.NewLine(plotter.XYs{{X: from, Y: from}, {X: xHi, Y: xHi}})
 	if err != nil {
 		return nil, fmt.Errorf("reports: capacity plot: %w", err)
 	}
@@ -579,7 +604,7 @@ func capacityFigure(cells []*bench.Cell) (*figure, error) {
 	tp.Add(ideal)
 	f.legend = append(f.legend, legendEntry{label: "offered = delivered", thumbs: []plot.Thumbnailer{ideal}})
 	if slo > 0 {
-		sl, err := plotter.NewLine(plotter.XYs{{X: 0, Y: slo}, {X: xHi * 1.02, Y: slo}})
+		sl, err := plotter.NewLine(plotter.XYs{{X: lat.X.Min, Y: slo}, {X: lat.X.Max, Y: slo}})
 		if err != nil {
 			return nil, fmt.Errorf("reports: capacity plot: %w", err)
 		}

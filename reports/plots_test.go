@@ -40,7 +40,7 @@ func allPlots(t *testing.T) []rendered {
 		"crossover-get-c1": {"cgi/python", "fastcgi/python"},
 		// Open loop: cgi/c and fastcgi/c at 1000 req/s, a capacity search of fastcgi/python.
 		"latency-get-c8-r1000":    {"cgi/c", "fastcgi/c", "1000 req/s"},
-		"latency-get-c8-r2000":    {"fastcgi/python", "2000 req/s"},
+		"latency-get-c8-capacity": {"fastcgi/python", "2000 req/s"},
 		"timeseries-get-c8-r1000": {"cgi/c", "fastcgi/c", "throughput (req/s)", "p99 latency (ms", "time (s)"},
 		"capacity-get-c8":         {"fastcgi/python", "offered rate (req/s)", "p99 SLO 50.0ms", "offered = delivered"},
 	}
@@ -50,7 +50,7 @@ func allPlots(t *testing.T) []rendered {
 		names = append(names, p.Name)
 		out = append(out, rendered{p.Name, p.Render, wantLabels[p.Name]})
 	}
-	wantNames := []string{"startup", "latency-get-c1", "latency-get-c32", "latency-get-c8-r1000", "latency-get-c8-r2000",
+	wantNames := []string{"startup", "latency-get-c1", "latency-get-c32", "latency-get-c8-r1000", "latency-get-c8-capacity",
 		"latency-post-c8", "timeseries-get-c8-r1000", "capacity-get-c8", "scaling-get", "memory-get", "crossover-get-c1"}
 	if !reflect.DeepEqual(names, wantNames) {
 		t.Errorf("Plots: got %q; want %q", names, wantNames)

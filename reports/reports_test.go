@@ -340,6 +340,16 @@ func TestConclusions(t *testing.T) {
 	if c, want := Conclusions(&noCGI), []string{"python/get c=8 sustains 2000 req/s under fastcgi (p99 ≤ 50.0ms, errors ≤ 0.1%)"}; !reflect.DeepEqual(c, want) {
 		t.Errorf("no cgi cells: got %q; want only %q", c, want)
 	}
+	// Capacity searches of one program, in strategy order, each with its own rate.
+	searched := &bench.Results{Schema: 1, Cells: []bench.Cell{
+		{Strategy: "fastcgi", Program: "python", Workload: "get", Concurrency: 8, Requests: 100,
+			Capacity: &bench.Capacity{MaxSustainableRPS: 2100, Bound: "slo_p99", SLOP99NS: 50e6, MaxErrorRate: 0.001, Steps: []bench.CapacityStep{{RateRPS: 2100}}}},
+		{Strategy: "cgi", Program: "python", Workload: "get", Concurrency: 8, Requests: 100,
+			Capacity: &bench.Capacity{MaxSustainableRPS: 140, Bound: "throughput", SLOP99NS: 50e6, MaxErrorRate: 0.001, Steps: []bench.CapacityStep{{RateRPS: 140}}}},
+	}}
+	if c, want := Conclusions(searched), []string{"python/get c=8 sustains 140 req/s under cgi, 2100 req/s under fastcgi (p99 ≤ 50.0ms, errors ≤ 0.1%)"}; !reflect.DeepEqual(c, want) {
+		t.Errorf("capacity of cgi and fastcgi: got %q; want %q", c, want)
+	}
 	// A difference under 20% is not claimed.
 	close := &bench.Results{Schema: 1, Cells: []bench.Cell{
 		{Strategy: "cgi", Program: "c", Workload: "get", Concurrency: 1, Requests: 1000, ThroughputRPS: 100},

@@ -25,7 +25,7 @@ type openLoopFlags struct {
 
 func (o *openLoopFlags) register(fs *pflag.FlagSet) {
 	o.fs = fs
-	fs.StringVar(&o.rate, "rate", "", "open loop: send R requests per second in total on a fixed schedule, latency corrected for coordinated omission; FROM:TO:STEP (e.g. 100:3000:100) searches for the highest sustainable rate")
+	fs.StringVar(&o.rate, "rate", "", "open loop: send R requests per second in total on a fixed schedule, latency corrected for coordinated omission; FROM:TO:STEP (e.g. 100:3000:100) or FROM:TO:xFACTOR (e.g. 10:5000:x1.5) searches for the highest sustainable rate")
 	fs.IntVar(&o.maxConns, "max-connections", 0, "open loop: connections it may open to keep to the schedule (0: "+strconv.Itoa(loadgen.MaxConcurrency)+")")
 	fs.IntVar(&o.threads, "threads", 0, "event-loop threads of the load generator (0: half the CPUs, at least 1)")
 	fs.DurationVar(&o.interval, "interval", loadgen.DefaultInterval, "length of the intervals of the throughput and p99 time series (and of --hlog)")
@@ -46,24 +46,24 @@ func (o *openLoopFlags) parse() (rate float64, search *loadgen.SearchConfig, err
 		}
 		return 0, nil, nil
 	}
-	from, to, step, err := loadgen.ParseRateRange(o.rate)
+	s, err := loadgen.ParseRateRange(o.rate)
 	if err != nil {
 		return 0, nil, &usageError{err}
 	}
-	if step == 0 {
+	if s.Step == 0 && s.Factor == 0 {
 		for _, name := range searchOnly {
 			if o.fs.Changed(name) {
 				return 0, nil, usagef("--%s needs a capacity search: give --rate FROM:TO:STEP, e.g. 100:3000:100", name)
 			}
 		}
-		return from, nil, nil
+		return s.From, nil, nil
 	}
 	for _, name := range []string{"duration", "requests"} {
 		if o.fs.Changed(name) {
 			return 0, nil, usagef("--%s does not apply to a capacity search: each rate runs for --step", name)
 		}
 	}
-	s := &loadgen.SearchConfig{From: from, To: to, Step: step, StepDuration: o.step, SLOP99: o.sloP99, Attempts: o.attempts}
+	s.StepDuration, s.SLOP99, s.Attempts = o.step, o.sloP99, o.attempts
 	if s.MaxErrorRate, err = loadgen.ParseFraction("--max-error-rate", o.maxErrorRate); err != nil {
 		return 0, nil, &usageError{err}
 	}
@@ -76,7 +76,7 @@ func (o *openLoopFlags) parse() (rate float64, search *loadgen.SearchConfig, err
 	if err := s.Validate(); err != nil {
 		return 0, nil, &usageError{err}
 	}
-	return 0, s, nil
+	return 0, &s, nil
 }
 
 // parseInto sets c's open-loop fields from the flags and returns the capacity search they ask

@@ -23,7 +23,7 @@ var runCmd = &command{
 	summary: "Measure strategies × programs × workloads; print a table and write results.json (the main job).",
 	example: "cgibench run\n" +
 		"cgibench run --strategies cgi,fastcgi --programs python,./my.cgi --concurrency 1,8,32 --duration 10s --out results\n" +
-		"cgibench run --strategies cgi,fastcgi --programs python --workloads get --rate 50:2000:50 --step 5s --slo-p99 50ms",
+		"cgibench run --strategies cgi,fastcgi --programs python --workloads get --rate 5:8000:x1.25 --step 2s --slo-p99 50ms",
 	setup: func(fs *pflag.FlagSet) runFunc {
 		var c bench.Config
 		var out string
