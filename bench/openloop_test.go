@@ -95,7 +95,7 @@ func readHlogCount(t *testing.T, path string) int64 {
 func TestRunCapacitySearch(t *testing.T) {
 	hlogs := t.TempDir()
 	log := &strings.Builder{}
-	search := &loadgen.SearchConfig{From: 50, To: 150, Step: 50, StepDuration: 400 * time.Millisecond, SLOP99: 2 * time.Second, MaxErrorRate: 0.01}
+	search := &loadgen.SearchConfig{From: 50, To: 150, Step: 50, StepDuration: time.Second, SLOP99: 2 * time.Second, MaxErrorRate: 0.01, Attempts: 3}
 	res, err := Run(context.Background(), Config{
 		Strategies: []string{"inprocess"}, Programs: []string{"go"}, Workloads: []string{"get"},
 		Concurrency: []int{1}, Search: search, Warmup: 100 * time.Millisecond,
@@ -112,27 +112,29 @@ func TestRunCapacitySearch(t *testing.T) {
 	if c.Error != "" || cp == nil {
 		t.Fatalf("cell: error %q, capacity %+v; want a capacity search", c.Error, cp)
 	}
+	// A loaded machine may fail a step (a response 50ms late is enough at 50 req/s); the
+	// search then tries the rate again, up to Attempts times, and so does this test.
 	var rates []float64
-	for _, st := range cp.Steps {
-		rates = append(rates, st.RateRPS)
-		if !st.OK {
-			t.Errorf("step at %v req/s not sustainable (%s); want every step sustainable against the in-process app", st.RateRPS, st.Reason)
+	for i, st := range cp.Steps {
+		if len(rates) == 0 || rates[len(rates)-1] != st.RateRPS {
+			rates = append(rates, st.RateRPS)
 		}
-	}
-	if !slices.Equal(rates, []float64{50, 100, 150}) || cp.MaxSustainableRPS != 150 || cp.Bound != "" {
-		t.Errorf("steps at %v, max %v, bound %q; want 50, 100, 150, max 150, no bound", rates, cp.MaxSustainableRPS, cp.Bound)
-	}
-	if c.RateRPS != 150 || c.OpenLoop == nil || c.OpenLoop.Scheduled != 60 {
-		t.Errorf("cell at %v req/s, open loop %+v; want the 150 req/s step's figures (60 due in 400ms)", c.RateRPS, c.OpenLoop)
-	}
-	if cp.SLOP99NS != int64(2*time.Second) || cp.MaxErrorRate != 0.01 || cp.StepNS != int64(400*time.Millisecond) {
-		t.Errorf("capacity parameters %+v; want the search's", cp)
-	}
-	for i, rate := range []string{"50", "100", "150"} {
-		path := filepath.Join(hlogs, "inprocess-go-get-c1-step0"+string(rune('1'+i))+"-r"+rate+".hlog")
+		if last := i == len(cp.Steps)-1 || cp.Steps[i+1].RateRPS != st.RateRPS; last && !st.OK {
+			t.Errorf("step at %v req/s not sustainable (%s); want every rate sustained against the in-process app", st.RateRPS, st.Reason)
+		}
+		path := filepath.Join(hlogs, "inprocess-go-get-c1"+loadgen.StepSuffix(i, st.RateRPS)+".hlog")
 		if n := readHlogCount(t, path); n == 0 {
 			t.Errorf("%s holds no requests", path)
 		}
+	}
+	if !slices.Equal(rates, []float64{50, 100, 150}) || cp.MaxSustainableRPS != 150 || cp.Bound != "" {
+		t.Errorf("rates %v, max %v, bound %q; want 50, 100, 150, max 150, no bound", rates, cp.MaxSustainableRPS, cp.Bound)
+	}
+	if c.RateRPS != 150 || c.OpenLoop == nil || c.OpenLoop.Scheduled != 150 {
+		t.Errorf("cell at %v req/s, open loop %+v; want the 150 req/s step's figures (150 due in 1s)", c.RateRPS, c.OpenLoop)
+	}
+	if cp.SLOP99NS != int64(2*time.Second) || cp.MaxErrorRate != 0.01 || cp.StepNS != int64(time.Second) || cp.Attempts != 3 {
+		t.Errorf("capacity parameters %+v; want the search's", cp)
 	}
 }
 

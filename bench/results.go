@@ -99,7 +99,8 @@ type OpenLoop struct {
 	// target rate was not offered.
 	Late   int64 `json:"late"`
 	Unsent int64 `json:"unsent"`
-	// PeakConnections is how many connections the schedule needed at most.
+	// PeakConnections is how many connections the schedule needed at most: the sum of each
+	// event-loop thread's own peak, so an upper bound when there are several threads.
 	PeakConnections int `json:"peak_connections"`
 	// UncorrectedLatencyNS summarises UncorrectedHistogram: latency from each request's actual
 	// send, what a closed-loop tool reports; Cell.LatencyNS runs from the intended start.
@@ -122,7 +123,7 @@ type Interval struct {
 }
 
 // Capacity is the outcome of a capacity search: open-loop steps at rising rates until one is
-// not sustainable.
+// not sustainable. The cell's Resources cover the whole search, every step.
 type Capacity struct {
 	// MaxSustainableRPS is the highest rate that was sustainable; 0 when the first was not.
 	MaxSustainableRPS float64 `json:"max_sustainable_rps"`
@@ -136,6 +137,7 @@ type Capacity struct {
 	Factor       float64        `json:"factor,omitempty"` // rates rose geometrically
 	StepNS       int64          `json:"step_ns"`
 	SLOP99NS     int64          `json:"slo_p99_ns,omitempty"`
+	Attempts     int            `json:"attempts"` // failures in a row that end the search
 	MaxErrorRate float64        `json:"max_error_rate"`
 	Steps        []CapacityStep `json:"steps"`
 }

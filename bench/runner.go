@@ -305,12 +305,8 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	}
 	perCell := cfg.Duration + max(cfg.Warmup, 0) + 300*time.Millisecond
 	if s := cfg.Search; s != nil {
-		steps := len(s.Rates())
-		step := s.StepDuration
-		if step == 0 {
-			step = loadgen.DefaultStepDuration
-		}
-		perCell = time.Duration(steps)*step + max(cfg.Warmup, 0) + 300*time.Millisecond
+		// The steps have no warm-up of their own: the cell's warm-up comes before the first.
+		perCell = time.Duration(len(s.Rates()))*s.WithDefaults().StepDuration + max(cfg.Warmup, 0) + 300*time.Millisecond
 	}
 	for i, p := range cells {
 		ev := Event{Index: i + 1, Total: len(cells), Cell: p.label(), ETA: time.Duration(len(cells)-i) * perCell}
@@ -428,18 +424,15 @@ func runCell(ctx context.Context, cfg Config, serveCmd []string, p planned, phas
 		cell.Error = "load: " + err.Error()
 		return cell, nil
 	}
-	// The resources cover the whole load: every step of a search.
+	// The resources cover the whole load: every step of a search (the steps have no warm-up
+	// of their own, so every request the CPU went to is counted).
 	var requests int64
 	var logs []hlog
 	if search != nil {
-		s := *cfg.Search
-		if s.StepDuration == 0 {
-			s.StepDuration = loadgen.DefaultStepDuration
-		}
-		FillCapacity(&cell, s, search)
+		FillCapacity(&cell, cfg.Search.WithDefaults(), search)
 		for i, st := range search.Steps {
 			requests += st.Result.Requests
-			logs = append(logs, hlog{fmt.Sprintf("-step%02d-r%g", i+1, st.RateRPS), st.Result})
+			logs = append(logs, hlog{loadgen.StepSuffix(i, st.RateRPS), st.Result})
 		}
 	} else {
 		FillCell(&cell, out)
@@ -563,6 +556,7 @@ func FillCapacity(cell *Cell, s loadgen.SearchConfig, out *loadgen.SearchResult)
 		StepRPS:           s.Step,
 		Factor:            s.Factor,
 		StepNS:            s.StepDuration.Nanoseconds(),
+		Attempts:          s.Attempts,
 		SLOP99NS:          s.SLOP99.Nanoseconds(),
 		MaxErrorRate:      s.MaxErrorRate,
 	}

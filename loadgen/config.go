@@ -135,7 +135,7 @@ func (c Config) Validate() error {
 		bad("--rate must be 0 (closed loop) or up to %d requests per second, got %v", MaxRate, c.Rate)
 	}
 	if c.MaxConnections < 0 || c.MaxConnections > MaxConcurrency {
-		bad("--max-connections must be 1..%d, got %d", MaxConcurrency, c.MaxConnections)
+		bad("--max-connections must be 1..%d (0: %d), got %d", MaxConcurrency, MaxConcurrency, c.MaxConnections)
 	} else if c.Rate > 0 && c.MaxConnections > 0 && c.Concurrency > c.MaxConnections {
 		bad("--concurrency (%d) must not exceed --max-connections (%d)", c.Concurrency, c.MaxConnections)
 	}

@@ -64,7 +64,7 @@ func (s SearchConfig) Validate() error {
 	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	switch {
 	case !finite(s.From) || !finite(s.To) || !finite(s.Step) || !finite(s.Factor):
-		bad("--rate: rates must be numbers, got %v:%v:%v", s.From, s.To, s.Step)
+		bad("--rate: rates must be numbers, got %v:%v step %v factor %v", s.From, s.To, s.Step, s.Factor)
 	case s.From <= 0 || s.To > MaxRate:
 		bad("--rate: rates must be in (0, %d], got %v:%v", MaxRate, s.From, s.To)
 	case s.To < s.From:
@@ -94,6 +94,22 @@ func (s SearchConfig) Validate() error {
 		bad("--attempts must be 1..%d, got %d", MaxAttempts, s.Attempts)
 	}
 	return errors.Join(errs...)
+}
+
+// WithDefaults returns s with its zero StepDuration and Attempts set to their defaults.
+func (s SearchConfig) WithDefaults() SearchConfig {
+	if s.StepDuration == 0 {
+		s.StepDuration = DefaultStepDuration
+	}
+	if s.Attempts == 0 {
+		s.Attempts = DefaultAttempts
+	}
+	return s
+}
+
+// StepSuffix names step i (from 0) of a search at rate in file names: "-step01-r150".
+func StepSuffix(i int, rate float64) string {
+	return fmt.Sprintf("-step%02d-r%g", i+1, rate)
 }
 
 // Rates lists the steps' rates, those a search tries when every one is sustainable.
@@ -165,12 +181,7 @@ func Search(ctx context.Context, cfg Config, s SearchConfig) (*SearchResult, err
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	if s.StepDuration == 0 {
-		s.StepDuration = DefaultStepDuration
-	}
-	if s.Attempts == 0 {
-		s.Attempts = DefaultAttempts
-	}
+	s = s.WithDefaults()
 	cfg.Rate, cfg.Duration, cfg.Requests = s.From, s.StepDuration, 0
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -291,7 +302,7 @@ func ParseRateRange(s string) (SearchConfig, error) {
 			return SearchConfig{}, bad(off, "the factor %q must be over 1", f)
 		case x <= 0:
 			return SearchConfig{}, bad(off, "%q is not a positive rate", f)
-		case x > MaxRate:
+		case !factor && x > MaxRate:
 			return SearchConfig{}, bad(off, "%q is over %d requests per second", f, MaxRate)
 		}
 		v[i] = x

@@ -60,6 +60,7 @@ func capacityConclusions(cells []*bench.Cell) []string {
 	type key struct {
 		program, workload string
 		conc, work        int
+		bounds            string
 	}
 	groups := make(map[key][]*bench.Cell)
 	var order []key
@@ -67,7 +68,7 @@ func capacityConclusions(cells []*bench.Cell) []string {
 		if c.Capacity == nil || c.Error != "" || c.Capacity.Bound == "cancelled" {
 			continue
 		}
-		k := key{c.Program, c.Workload, c.Concurrency, c.Work}
+		k := key{c.Program, c.Workload, c.Concurrency, c.Work, capacityBounds(c.Capacity)}
 		if groups[k] == nil {
 			order = append(order, k)
 		}
@@ -76,7 +77,6 @@ func capacityConclusions(cells []*bench.Cell) []string {
 	var out []string
 	for _, k := range order {
 		var parts []string
-		bounds := ""
 		for _, c := range groups[k] {
 			cp := c.Capacity
 			var part string
@@ -89,17 +89,12 @@ func capacityConclusions(cells []*bench.Cell) []string {
 				part = fmt.Sprintf("%s req/s under %s", formatRPS(cp.MaxSustainableRPS), c.Strategy)
 			}
 			parts = append(parts, part)
-			b := []string{"errors ≤ " + formatPercent(cp.MaxErrorRate)}
-			if cp.SLOP99NS > 0 {
-				b = append([]string{"p99 ≤ " + FormatDuration(float64(cp.SLOP99NS))}, b...)
-			}
-			bounds = strings.Join(b, ", ")
 		}
 		id := fmt.Sprintf("%s/%s c=%d", k.program, k.workload, k.conc)
 		if k.work > 0 {
 			id += fmt.Sprintf(" work=%d", k.work)
 		}
-		out = append(out, fmt.Sprintf("%s sustains %s (%s)", id, strings.Join(parts, ", "), bounds))
+		out = append(out, fmt.Sprintf("%s sustains %s (%s)", id, strings.Join(parts, ", "), k.bounds))
 	}
 	return out
 }

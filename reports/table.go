@@ -205,24 +205,29 @@ func cellNote(c *bench.Cell) string {
 	return strings.Join(parts, "; ")
 }
 
+// capacityBounds says what a sustainable rate had to keep to: "p99 ≤ 50.0ms, errors ≤ 0.1%".
+func capacityBounds(cp *bench.Capacity) string {
+	bounds := "errors ≤ " + formatPercent(cp.MaxErrorRate)
+	if cp.SLOP99NS > 0 {
+		bounds = "p99 ≤ " + FormatDuration(float64(cp.SLOP99NS)) + ", " + bounds
+	}
+	return bounds
+}
+
 // capacityLine says what a capacity search found: the highest sustainable rate under which
 // bounds, and what the next rate crossed.
 func capacityLine(cp *bench.Capacity) string {
-	bounds := []string{fmt.Sprintf("errors ≤ %s", formatPercent(cp.MaxErrorRate))}
-	if cp.SLOP99NS > 0 {
-		bounds = append([]string{"p99 ≤ " + FormatDuration(float64(cp.SLOP99NS))}, bounds...)
-	}
 	var b strings.Builder
 	if cp.MaxSustainableRPS > 0 {
-		fmt.Fprintf(&b, "%s req/s sustained (%s)", formatRPS(cp.MaxSustainableRPS), strings.Join(bounds, ", "))
+		fmt.Fprintf(&b, "%s req/s sustained (%s)", formatRPS(cp.MaxSustainableRPS), capacityBounds(cp))
 	} else {
-		fmt.Fprintf(&b, "no rate sustained (%s)", strings.Join(bounds, ", "))
+		fmt.Fprintf(&b, "no rate sustained (%s)", capacityBounds(cp))
 	}
 	switch {
 	case cp.Bound == "cancelled":
 		b.WriteString("; search interrupted")
 	case cp.Bound == "" && len(cp.Steps) > 0:
-		fmt.Fprintf(&b, "; every rate up to %s req/s passed: raise the range to find the limit", formatRPS(cp.ToRPS))
+		b.WriteString("; every rate tried passed: raise the range to find the limit")
 	case len(cp.Steps) > 0:
 		last := cp.Steps[len(cp.Steps)-1]
 		fmt.Fprintf(&b, "; %s req/s: %s", formatRPS(last.RateRPS), last.Reason)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/url"
 	"path/filepath"
@@ -119,7 +118,7 @@ func writeLoadHlogs(path string, search *loadgen.SearchConfig, logs []*loadgen.R
 		ext = ".hlog"
 	}
 	for i, r := range logs {
-		if err := bench.WriteHlog(fmt.Sprintf("%s-step%02d-r%g%s", stem, i+1, r.Rate, ext), r); err != nil {
+		if err := bench.WriteHlog(stem+loadgen.StepSuffix(i, r.Rate)+ext, r); err != nil {
 			return err
 		}
 	}
