@@ -387,9 +387,23 @@ func contains(list []string, s string) bool {
 
 func TestWriteAll(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "out")
+	// An earlier run's plot goes; a file of the user's stays.
+	if err := os.MkdirAll(filepath.Join(dir, DirPlots), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"latency-get-c8-r4000.png", "latency-get-c8-r4000.svg", "notes.txt"} {
+		if err := os.WriteFile(filepath.Join(dir, DirPlots, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	r := fixture(t)
 	if err := WriteAll(dir, r); err != nil {
 		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"latency-get-c8-r4000.png": false, "latency-get-c8-r4000.svg": false, "notes.txt": true} {
+		if _, err := os.Stat(filepath.Join(dir, DirPlots, name)); (err == nil) != want {
+			t.Errorf("plots/%s: exists %v; want %v", name, err == nil, want)
+		}
 	}
 	want := []string{FileJSON, FileTable, FileCSV, FileMarkdown, FileHTML}
 	for _, p := range Plots(r) {

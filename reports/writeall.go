@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/cgibench/cgibench/bench"
 )
@@ -25,7 +27,8 @@ const (
 // WriteAll writes the whole set of reports into dir, creating it if needed: results.json,
 // table.txt, results.csv, report.md (linking the PNG plots), report.html (self-contained), and
 // plots/NAME.png and plots/NAME.svg for every plot Plots chooses. Files of the same names are
-// replaced; nothing else in dir is touched. Each file is rendered in memory first, so a report
+// replaced, and PNG and SVG files in plots/ that this set does not have (an earlier run's in
+// the same folder) are removed, so that the folder shows one run; nothing else is touched. Each file is rendered in memory first, so a report
 // that fails leaves no half-written file (report.html is still written when a plot in it
 // fails, with a note in its place); the others are still written and every failure is
 // returned, joined.
@@ -73,7 +76,33 @@ func WriteAll(dir string, r *bench.Results) error {
 		svg := filepath.ToSlash(filepath.Join(DirPlots, p.Name+"."+FormatSVG))
 		write(svg, func(w io.Writer) error { return p.Render(w, FormatSVG) })
 	}
+	errs = append(errs, removeStalePlots(filepath.Join(dir, DirPlots), plots))
 	write(FileMarkdown, func(w io.Writer) error { return WriteMarkdown(w, r, links) })
 	write(FileHTML, func(w io.Writer) error { return WriteHTML(w, r) })
+	return errors.Join(errs...)
+}
+
+// removeStalePlots removes the PNG and SVG files in dir that are not plots of this set.
+func removeStalePlots(dir string, plots []Plot) error {
+	keep := make(map[string]bool, 2*len(plots))
+	for _, p := range plots {
+		keep[p.Name+"."+FormatPNG], keep[p.Name+"."+FormatSVG] = true, true
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reports: %w", err)
+	}
+	var errs []error
+	for _, e := range entries {
+		ext := strings.TrimPrefix(filepath.Ext(e.Name()), ".")
+		if e.Type().IsRegular() && (ext == FormatPNG || ext == FormatSVG) && !keep[e.Name()] {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				errs = append(errs, fmt.Errorf("reports: removing an earlier run's plot: %w", err))
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
