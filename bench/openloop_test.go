@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -122,7 +123,7 @@ func TestRunCapacitySearch(t *testing.T) {
 		if last := i == len(cp.Steps)-1 || cp.Steps[i+1].RateRPS != st.RateRPS; last && !st.OK {
 			t.Errorf("step at %v req/s not sustainable (%s); want every rate sustained against the in-process app", st.RateRPS, st.Reason)
 		}
-		path := filepath.Join(hlogs, "inprocess-go-get-c1"+loadgen.StepSuffix(i, st.RateRPS)+".hlog")
+		path := filepath.Join(hlogs, fmt.Sprintf("inprocess-go-get-c1-step%02d-r%g.hlog", i+1, st.RateRPS))
 		if n := readHlogCount(t, path); n == 0 {
 			t.Errorf("%s holds no requests", path)
 		}

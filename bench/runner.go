@@ -427,24 +427,24 @@ func runCell(ctx context.Context, cfg Config, serveCmd []string, p planned, phas
 	// The resources cover the whole load: every step of a search (the steps have no warm-up
 	// of their own, so every request the CPU went to is counted).
 	var requests int64
-	var logs []hlog
+	var logs []*loadgen.Result
 	if search != nil {
 		FillCapacity(&cell, cfg.Search.WithDefaults(), search)
-		for i, st := range search.Steps {
+		for _, st := range search.Steps {
 			requests += st.Result.Requests
-			logs = append(logs, hlog{loadgen.StepSuffix(i, st.RateRPS), st.Result})
+			logs = append(logs, st.Result)
 		}
 	} else {
 		FillCell(&cell, out)
 		requests = out.Requests
-		logs = append(logs, hlog{"", out})
+		logs = append(logs, out)
 	}
 	if requests > 0 {
 		res.CPUPerRequestNS = float64(res.ServerCPUNS+res.ChildrenCPUNS) / float64(requests)
 	}
 	cell.Resources = &res
 	if cfg.HlogDir != "" {
-		if err := writeHlogs(cfg.HlogDir, p, logs); err != nil {
+		if err := writeHlogs(cfg.HlogDir, p, logs, search != nil); err != nil {
 			fmt.Fprintf(cfg.Log, "cgibench: %s: %v\n", p.label(), err)
 			return cell, err
 		}
@@ -452,15 +452,8 @@ func runCell(ctx context.Context, cfg Config, serveCmd []string, p planned, phas
 	return cell, nil
 }
 
-// hlog is a load result whose interval log is to be written, with what its file name adds to
-// the cell's (a capacity search's step number and rate).
-type hlog struct {
-	suffix string
-	result *loadgen.Result
-}
-
-// writeHlogs writes the interval log of each result into dir, named after the cell.
-func writeHlogs(dir string, p planned, logs []hlog) error {
+// writeHlogs writes the interval logs of a cell into dir, named after the cell.
+func writeHlogs(dir string, p planned, logs []*loadgen.Result, search bool) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("writing interval logs: %w", err)
 	}
@@ -468,22 +461,25 @@ func writeHlogs(dir string, p planned, logs []hlog) error {
 	if p.work > 0 {
 		stem += fmt.Sprintf("-work%d", p.work)
 	}
-	stem = strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_' {
-			return r
+	return WriteHlogs(filepath.Join(dir, FileStem(stem)), ".hlog", logs, search)
+}
+
+// WriteHlogs writes the interval log (loadgen.WriteIntervalLog) of a load to stem+ext; of a
+// capacity search (search set), the log of each step to stem-stepNN-rRATE+ext, numbered from 1.
+func WriteHlogs(stem, ext string, results []*loadgen.Result, search bool) error {
+	for i, r := range results {
+		path := stem + ext
+		if search {
+			path = fmt.Sprintf("%s-step%02d-r%g%s", stem, i+1, r.Rate, ext)
 		}
-		return '_'
-	}, stem)
-	for _, l := range logs {
-		if err := WriteHlog(filepath.Join(dir, stem+l.suffix+".hlog"), l.result); err != nil {
+		if err := writeHlog(path, r); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// WriteHlog writes r's interval log (loadgen.WriteIntervalLog) to the file path.
-func WriteHlog(path string, r *loadgen.Result) error {
+func writeHlog(path string, r *loadgen.Result) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("writing interval log: %w", err)
@@ -496,6 +492,20 @@ func WriteHlog(path string, r *loadgen.Result) error {
 		return fmt.Errorf("writing interval log: %w", err)
 	}
 	return nil
+}
+
+// FileStem makes s safe as a file name on any system: lower case letters, digits, '.', '_'
+// and '-'; anything else becomes '-'.
+func FileStem(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r - 'A' + 'a'
+		}
+		return '-'
+	}, s)
 }
 
 // FillCell copies a load result into a cell: the figures, the open-loop figures when it was one,

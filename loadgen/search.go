@@ -107,11 +107,6 @@ func (s SearchConfig) WithDefaults() SearchConfig {
 	return s
 }
 
-// StepSuffix names step i (from 0) of a search at rate in file names: "-step01-r150".
-func StepSuffix(i int, rate float64) string {
-	return fmt.Sprintf("-step%02d-r%g", i+1, rate)
-}
-
 // Rates lists the steps' rates, those a search tries when every one is sustainable.
 func (s SearchConfig) Rates() []float64 {
 	if s.Step == 0 && s.Factor <= 1 {

@@ -65,7 +65,7 @@ func Plots(r *bench.Results) []Plot {
 				continue // the selection below should prevent this; a plot that cannot draw is left out
 			}
 			out = append(out, Plot{
-				Name:  fileStem(n),
+				Name:  bench.FileStem(n),
 				Title: f.title,
 				Render: func(w io.Writer, format string) error {
 					f, err := build(part)
@@ -97,10 +97,7 @@ func Plots(r *bench.Results) []Plot {
 		if c.Work != 0 || !histogramUsable(c) {
 			continue
 		}
-		k := spectrumKey{c.Workload, c.RateRPS}
-		if c.Capacity != nil {
-			k.rate = -1 // each at the highest rate it sustained: one plot for them all
-		}
+		k := spectrumKey{c.Workload, rateGroup(c)}
 		if spectra[k] == nil {
 			spectrumOrder = append(spectrumOrder, k)
 		}
@@ -111,14 +108,7 @@ func Plots(r *bench.Results) []Plot {
 		concs := distinct(cells, func(c *bench.Cell) int { return c.Concurrency })
 		for _, conc := range slices.Compact([]int{concs[0], concs[len(concs)-1]}) {
 			at := filter(cells, func(c *bench.Cell) bool { return c.Concurrency == conc })
-			name := fmt.Sprintf("latency-%s-c%d", k.workload, conc)
-			switch {
-			case k.rate > 0:
-				name += "-r" + formatRPS(k.rate)
-			case k.rate < 0:
-				name += "-capacity"
-			}
-			add(name, at, spectrumFigure)
+			add(fmt.Sprintf("latency-%s-c%d", k.workload, conc)+rateSuffix(k.rate), at, spectrumFigure)
 		}
 	}
 
@@ -135,23 +125,14 @@ func Plots(r *bench.Results) []Plot {
 		if len(c.Intervals) < MinTimeSeriesIntervals {
 			continue
 		}
-		k := seriesKey{c.Workload, c.Concurrency, c.RateRPS, c.Work}
-		if c.Capacity != nil {
-			k.rate = -1 // capacity cells ran at different rates: one plot for them all
-		}
+		k := seriesKey{c.Workload, c.Concurrency, rateGroup(c), c.Work}
 		if timed[k] == nil {
 			timedOrder = append(timedOrder, k)
 		}
 		timed[k] = append(timed[k], c)
 	}
 	for _, k := range timedOrder {
-		name := fmt.Sprintf("timeseries-%s-c%d", k.workload, k.conc)
-		switch {
-		case k.rate > 0:
-			name += "-r" + formatRPS(k.rate)
-		case k.rate < 0:
-			name += "-capacity"
-		}
+		name := fmt.Sprintf("timeseries-%s-c%d", k.workload, k.conc) + rateSuffix(k.rate)
 		if k.work > 0 {
 			name += fmt.Sprintf("-w%d", k.work)
 		}
@@ -232,6 +213,30 @@ func Plots(r *bench.Results) []Plot {
 	return out
 }
 
+// capacityGroup is the rateGroup of capacity searches: each cell ended at its own highest
+// sustainable rate, and they share one plot.
+const capacityGroup = -1
+
+// rateGroup is the rate a cell's plots are grouped by: its target rate (0 in a closed loop), or
+// capacityGroup.
+func rateGroup(c *bench.Cell) float64 {
+	if c.Capacity != nil {
+		return capacityGroup
+	}
+	return c.RateRPS
+}
+
+// rateSuffix names a rate group in plot names: "-r1000", "-capacity", or "" for a closed loop.
+func rateSuffix(rate float64) string {
+	switch {
+	case rate == capacityGroup:
+		return "-capacity"
+	case rate > 0:
+		return "-r" + formatRPS(rate)
+	}
+	return ""
+}
+
 // splitByProgram returns cells whole when they make at most maxSeries series, else one group
 // per program.
 func splitByProgram(cells []*bench.Cell) [][]*bench.Cell {
@@ -263,19 +268,6 @@ func filter(cells []*bench.Cell, keep func(*bench.Cell) bool) []*bench.Cell {
 		}
 	}
 	return out
-}
-
-// fileStem makes a name safe as a file name: lower case letters, digits, '.', '_' and '-'.
-func fileStem(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
-			return r
-		case r >= 'A' && r <= 'Z':
-			return r - 'A' + 'a'
-		}
-		return '-'
-	}, s)
 }
 
 func histogramUsable(c *bench.Cell) bool {
@@ -766,21 +758,14 @@ func timeSeriesFigure(cells []*bench.Cell) (*figure, error) {
 	lat := newPanel("time (s)", "")
 	xHi, tHi, lLo, lHi := 0.0, 0.0, math.Inf(1), 0.0
 	for _, s := range ss {
-		ivs := slices.Clone(s.cells[0].Intervals)
-		slices.SortStableFunc(ivs, func(a, b bench.Interval) int { return cmp.Compare(a.StartNS, b.StartNS) })
+		ivs := s.cells[0].Intervals // in order, as FillCell writes them
 		var txy, lxy plotter.XYs
 		for i, iv := range ivs {
-			d := iv.DurationNS
-			if d <= 0 && i+1 < len(ivs) {
-				d = ivs[i+1].StartNS - iv.StartNS
-			} else if d <= 0 {
-				d = iv.StartNS - ivs[i-1].StartNS
-			}
-			if d <= 0 {
+			if iv.DurationNS <= 0 {
 				continue
 			}
-			from, to := float64(iv.StartNS)/1e9, float64(iv.StartNS+d)/1e9
-			rps := float64(iv.Requests) / (float64(d) / 1e9)
+			from, to := float64(iv.StartNS)/1e9, float64(iv.StartNS+iv.DurationNS)/1e9
+			rps := iv.ThroughputRPS
 			txy = append(txy, plotter.XY{X: from, Y: rps})
 			if i == len(ivs)-1 {
 				// The step line holds each interval's rate until the interval ends.

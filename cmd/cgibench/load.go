@@ -58,7 +58,7 @@ var loadCmd = &command{
 			res := &bench.Results{Schema: bench.SchemaVersion, Tool: "cgibench " + bench.Version, StartedAt: time.Now().UTC()}
 			cell := bench.Cell{Strategy: "external", Program: hostOf(c.URL), Workload: workload, Concurrency: c.Concurrency,
 				RateRPS: c.Rate, Work: work, Errors: map[string]int64{}}
-			var logs []*loadgen.Result
+			var logs []*loadgen.Result // for --hlog
 			var runErr error
 			if search != nil {
 				out, err := loadgen.Search(ctx, c, *search)
@@ -88,7 +88,12 @@ var loadCmd = &command{
 				}
 			}
 			if hlogOut != "" {
-				if err := writeLoadHlogs(hlogOut, search, logs); err != nil {
+				ext := filepath.Ext(hlogOut)
+				stem := strings.TrimSuffix(hlogOut, ext)
+				if ext == "" && search != nil {
+					ext = ".hlog"
+				}
+				if err := bench.WriteHlogs(stem, ext, logs, search != nil); err != nil {
 					return err
 				}
 			}
@@ -104,25 +109,6 @@ var loadCmd = &command{
 			return nil
 		}
 	},
-}
-
-// writeLoadHlogs writes the interval log of a load to path; of a capacity search, one per step,
-// numbered, with the step's rate.
-func writeLoadHlogs(path string, search *loadgen.SearchConfig, logs []*loadgen.Result) error {
-	if search == nil {
-		return bench.WriteHlog(path, logs[0])
-	}
-	ext := filepath.Ext(path)
-	stem := strings.TrimSuffix(path, ext)
-	if ext == "" {
-		ext = ".hlog"
-	}
-	for i, r := range logs {
-		if err := bench.WriteHlog(stem+loadgen.StepSuffix(i, r.Rate)+ext, r); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func hostOf(raw string) string {
