@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Compares cgibench's CGI host with net/http/cgi serving the same static C app, loaded by the
-# same generator at the same concurrency in alternating rounds; prints req/s and the ratio.
+# same generator at the same concurrency in alternating rounds; prints req/s and the ratio, and
+# each host's own CPU time per request (the CGI programs excluded).
 #
 #   scripts/bench-cgi-host.sh [DURATION=10s] [CONCURRENCY=8] [ROUNDS=3]
 #
@@ -23,4 +24,4 @@ pids+=($!)
 wait_http "http://127.0.0.1:$p1/app" "http://127.0.0.1:$p2/app"
 
 echo "static C app: $app; c=$CONC; $DURATION per measurement; $ROUNDS alternating rounds; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-compare "cgibench cgi host" "net/http/cgi" "http://127.0.0.1:$p1/app" "http://127.0.0.1:$p2/app"
+compare "cgibench cgi host" "net/http/cgi" "http://127.0.0.1:$p1/app" "http://127.0.0.1:$p2/app" "${pids[0]}" "${pids[1]}"

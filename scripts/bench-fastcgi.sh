@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compares cgibench's fastcgi strategy with lighttpd's mod_fastcgi, both running the libfcgi C
 # reference app with the same number of workers, loaded by the same generator at the same
-# concurrency in alternating rounds; prints req/s and the ratio.
+# concurrency in alternating rounds; prints req/s and the ratio, and each front end's own CPU time
+# per request (the workers excluded).
 #
 #   scripts/bench-fastcgi.sh [DURATION=10s] [CONCURRENCY=8] [WORKERS=2] [ROUNDS=3]
 #
@@ -48,4 +49,4 @@ pids+=($!)
 wait_http "http://127.0.0.1:$p1/app" "http://127.0.0.1:$p2/app"
 
 echo "libfcgi C app: $app; $WORKERS workers; c=$CONC; $DURATION per measurement; $ROUNDS alternating rounds; cgibench GOMAXPROCS=${SERVE_GOMAXPROCS:-default}; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-compare "cgibench fastcgi" "lighttpd mod_fastcgi" "http://127.0.0.1:$p1/app" "http://127.0.0.1:$p2/app"
+compare "cgibench fastcgi" "lighttpd mod_fastcgi" "http://127.0.0.1:$p1/app" "http://127.0.0.1:$p2/app" "${pids[0]}" "${pids[1]}"

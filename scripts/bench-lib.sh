@@ -1,6 +1,7 @@
 # Shared by the bench-*.sh comparison scripts: sourced, not run.
 # Provides: tmp (a scratch folder removed at exit), pids (killed at exit), free_port,
-# wait_http URL..., rps_cgibench_load URL [extra flags], rps_wrk URL, compare LABEL_A LABEL_B URL_A URL_B.
+# wait_http URL..., rps_cgibench_load URL [extra flags], rps_wrk URL,
+# compare LABEL_A LABEL_B URL_A URL_B [PID_A PID_B].
 
 tmp=$(mktemp -d)
 pids=()
@@ -21,34 +22,59 @@ wait_http() {
 	return 1
 }
 
-# rps_cgibench_load prints the req/s of cgibench's own generator (get workload) against URL,
-# and fails if any request failed.
+# rps_cgibench_load prints the req/s and the request count of cgibench's own generator (get
+# workload) against URL, and fails if any request failed.
 rps_cgibench_load() {
 	local url=$1; shift
 	"$tmp/cgibench" load "$url" --concurrency "$CONC" --duration "$DURATION" --warmup 1s --json "$tmp/l.json" "$@" >/dev/null &&
-		python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["cells"][0]; assert not c["errors"], c["errors"]; print("%.0f" % c["throughput_rps"])' "$tmp/l.json"
+		python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["cells"][0]; assert not c["errors"], c["errors"]; print("%.0f %d" % (c["throughput_rps"], c["requests"]))' "$tmp/l.json"
 }
 
-# rps_wrk prints wrk's req/s against URL (one fixed GET with a query string).
-rps_wrk() { wrk -t2 -c"$CONC" -d"$DURATION" "$1?name=value&visits=1" | awk '/Requests\/sec/ {printf "%.0f\n", $2}'; }
+# rps_wrk prints wrk's req/s and request count against URL (one fixed GET with a query string).
+rps_wrk() { wrk -t2 -c"$CONC" -d"$DURATION" "$1?name=value&visits=1" | awk '/requests in/ {n=$1} /Requests\/sec/ {r=$2} END {printf "%.0f %d\n", r, n}'; }
+
+# cpu_ticks prints the CPU time, in clock ticks, that process PID has used itself: user plus
+# system, not counting its children, so a server's workers and CGI programs are left out. With
+# no PID it prints 0.
+cpu_ticks() { if [ -n "${1:-}" ]; then awk '{print $14 + $15}' "/proc/$1/stat"; else echo 0; fi; }
+
+# measure GEN URL [PID] prints "req/s requests ticks": one measurement with generator GEN and
+# the CPU ticks PID used meanwhile.
+measure() {
+	local t0 out t1
+	t0=$(cpu_ticks "${3:-}")
+	out=$("rps_$1" "$2")
+	t1=$(cpu_ticks "${3:-}")
+	echo "$out $((t1 - t0))"
+}
 
 # compare measures URL_A and URL_B alternately, ROUNDS times, with each generator available,
-# and prints the medians and their ratio.
+# and prints the medians and their ratio. Given the servers' PIDs, it also prints each server
+# process's own CPU time per request (the front end's cost: workers and CGI programs excluded),
+# the figure that tells two front ends apart when the programs behind them dominate the total.
 compare() {
-	local la=$1 lb=$2 ua=$3 ub=$4 gens=(cgibench_load)
+	local la=$1 lb=$2 ua=$3 ub=$4 pa=${5:-} pb=${6:-} gens=(cgibench_load)
 	command -v wrk >/dev/null && gens+=(wrk)
 	for gen in "${gens[@]}"; do
 		local a=() b=()
 		for _ in $(seq "$ROUNDS"); do
-			a+=("$("rps_$gen" "$ua")")
-			b+=("$("rps_$gen" "$ub")")
+			a+=("$(measure "$gen" "$ua" "$pa")")
+			b+=("$(measure "$gen" "$ub" "$pb")")
 		done
-		python3 - "$gen" "$la" "$lb" "${a[*]}" "${b[*]}" <<'PY'
+		python3 - "$gen" "$la" "$lb" "$(getconf CLK_TCK)" "${a[@]}" -- "${b[@]}" <<'PY'
 import statistics, sys
-gen, la, lb = sys.argv[1:4]
-a, b = list(map(float, sys.argv[4].split())), list(map(float, sys.argv[5].split()))
-ma, mb = statistics.median(a), statistics.median(b)
-print(f"{gen:14s} {la} {ma:8.0f} req/s   {lb} {mb:8.0f} req/s   ratio {ma/mb:.2f}x   (rounds: {a} vs {b})")
+gen, la, lb, hz = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+rest = sys.argv[5:]
+cut = rest.index("--")
+a = [list(map(float, m.split())) for m in rest[:cut]]
+b = [list(map(float, m.split())) for m in rest[cut + 1:]]
+ra, rb = [m[0] for m in a], [m[0] for m in b]
+ma, mb = statistics.median(ra), statistics.median(rb)
+print(f"{gen:14s} {la} {ma:8.0f} req/s   {lb} {mb:8.0f} req/s   ratio {ma/mb:.2f}x   (rounds: {ra} vs {rb})")
+if any(m[2] for m in a) and any(m[2] for m in b):
+    ca = statistics.median(m[2] / hz * 1e6 / m[1] for m in a)
+    cb = statistics.median(m[2] / hz * 1e6 / m[1] for m in b)
+    print(f"{'':14s} server's own CPU per request: {la} {ca:.1f} µs, {lb} {cb:.1f} µs, ratio {ca/cb:.2f}x")
 PY
 	done
 }
