@@ -477,24 +477,33 @@ func scalingFigure(cells []*bench.Cell) (*figure, error) {
 			}
 			lxy = append(lxy, plotter.XY{X: float64(c.Concurrency), Y: float64(c.LatencyNS.P99) / 1e6})
 		}
-		if len(txy) > 0 {
-			ps, entry, err := lineWithPoints(s, txy, true)
-			if err != nil {
-				return nil, err
-			}
-			tp.Add(ps...)
-			f.legend = append(f.legend, entry)
-		}
-		if len(lxy) > 0 {
-			ps, _, err := lineWithPoints(s, lxy, true)
-			if err != nil {
-				return nil, err
-			}
-			lat.Add(ps...)
+		if err := f.addPair(tp, lat, s, txy, lxy); err != nil {
+			return nil, err
 		}
 	}
 	f.panels = []*plot.Plot{tp, lat}
 	return f, nil
+}
+
+// addPair draws one series on the two panels of a throughput-and-latency figure, throughput
+// points on tp and latency points on lat, and names it in the legend once.
+func (f *figure) addPair(tp, lat *plot.Plot, s series, txy, lxy plotter.XYs) error {
+	if len(txy) > 0 {
+		ps, entry, err := lineWithPoints(s, txy, true)
+		if err != nil {
+			return err
+		}
+		tp.Add(ps...)
+		f.legend = append(f.legend, entry)
+	}
+	if len(lxy) > 0 {
+		ps, _, err := lineWithPoints(s, lxy, true)
+		if err != nil {
+			return err
+		}
+		lat.Add(ps...)
+	}
+	return nil
 }
 
 // PlotCapacity draws what the steps of capacity searches measured against the rate they offered:
@@ -605,20 +614,8 @@ func capacityFigure(cells []*bench.Cell) (*figure, error) {
 		f.legend = append(f.legend, legendEntry{label: "p99 SLO " + FormatDuration(slo*1e6), thumbs: []plot.Thumbnailer{sl}})
 	}
 	for i, s := range ss {
-		if len(lines[i].t) > 0 {
-			ps, entry, err := lineWithPoints(s, lines[i].t, true)
-			if err != nil {
-				return nil, err
-			}
-			tp.Add(ps...)
-			f.legend = append(f.legend, entry)
-		}
-		if len(lines[i].l) > 0 {
-			ps, _, err := lineWithPoints(s, lines[i].l, true)
-			if err != nil {
-				return nil, err
-			}
-			lat.Add(ps...)
+		if err := f.addPair(tp, lat, s, lines[i].t, lines[i].l); err != nil {
+			return nil, err
 		}
 	}
 	f.panels = []*plot.Plot{tp, lat}
