@@ -50,7 +50,7 @@ func ServeHandler(cfg Config, h http.Handler, pids func() []int, onClose func() 
 		onClose: onClose,
 	}
 	b.srv.ConnState = b.track
-	go func() { b.done <- b.srv.Serve(ln) }()
+	go func() { b.done <- b.srv.Serve(directListener{ln}) }()
 	return b, nil
 }
 

@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/cgibench/cgibench/strategies"
 )
 
 // Doer sends one FastCGI request: a *Client to one address, or a *Pool of workers.
@@ -173,7 +175,7 @@ func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fastcgi: connecting to %s:%s: %w", c.Network, c.Address, err)
 	}
-	return nc, nil
+	return strategies.DirectConn(nc), nil
 }
 
 func (s *clientSlot) release(cn *conn, out outcome) {

@@ -781,7 +781,7 @@ func (w *worker) dial(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s:%s: %w", w.network, w.addr, err)
 	}
-	return nc, nil
+	return strategies.DirectConn(nc), nil
 }
 
 func (w *worker) closeConn() {

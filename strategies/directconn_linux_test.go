@@ -1,0 +1,308 @@
+package strategies
+
+import (
+	"bytes"
+	"errors"
+	"hash/crc32"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// connPair returns two connected sockets of the network ("tcp" on 127.0.0.1 or "unix"): the
+// near end wrapped by DirectConn, the far end as net made it.
+func connPair(t testing.TB, network string) (near, far net.Conn) {
+	t.Helper()
+	addr := "127.0.0.1:0"
+	if network == "unix" {
+		addr = filepath.Join(t.TempDir(), "s")
+	}
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			t.Error(err)
+		}
+		accepted <- c
+	}()
+	c, err := net.Dial(network, ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	far = <-accepted
+	if far == nil {
+		t.FailNow()
+	}
+	near = DirectConn(c)
+	t.Cleanup(func() { near.Close(); far.Close() })
+	return near, far
+}
+
+func TestDirectConnWraps(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		near, _ := connPair(t, network)
+		if _, ok := near.(*directConn); !ok {
+			t.Errorf("%s: DirectConn returned %T; want *directConn", network, near)
+		}
+		if _, err := near.(syscall.Conn).SyscallConn(); err != nil {
+			t.Errorf("%s: SyscallConn: %v", network, err)
+		}
+	}
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if got := DirectConn(a); got != a {
+		t.Errorf("DirectConn(net.Pipe end) = %T; want the connection unchanged", got)
+	}
+}
+
+// TestDirectConnBothWays sends 4 MiB each way at once through one DirectConn, the far end
+// reading in small pieces, so that writes fill the socket and resume, and Read and Write run
+// concurrently on the one connection.
+func TestDirectConnBothWays(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			near, far := connPair(t, network)
+			out, in := make([]byte, 4<<20), make([]byte, 4<<20)
+			rng := rand.New(rand.NewPCG(1, 2))
+			for i := range out {
+				out[i], in[i] = byte(rng.Uint32()), byte(rng.Uint32())
+			}
+			var wg sync.WaitGroup
+			var nearGot, farGot []byte
+			var nearWriteErr, farWriteErr, nearReadErr, farReadErr error
+			wg.Add(4)
+			go func() { // near → far, in writes of uneven sizes
+				defer wg.Done()
+				for rest := out; len(rest) > 0; {
+					k := min(len(rest), 1+rng.IntN(300<<10))
+					n, err := near.Write(rest[:k])
+					if err == nil && n != k {
+						err = io.ErrShortWrite
+					}
+					if err != nil {
+						nearWriteErr = err
+						return
+					}
+					rest = rest[k:]
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				_, farWriteErr = far.Write(in)
+			}()
+			go func() { // the far end reads slowly: small buffers
+				defer wg.Done()
+				buf := make([]byte, 1500)
+				for len(farGot) < len(out) {
+					n, err := far.Read(buf)
+					farGot = append(farGot, buf[:n]...)
+					if err != nil {
+						farReadErr = err
+						return
+					}
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				buf := make([]byte, 64<<10)
+				for len(nearGot) < len(in) {
+					n, err := near.Read(buf)
+					nearGot = append(nearGot, buf[:n]...)
+					if err != nil {
+						nearReadErr = err
+						return
+					}
+				}
+			}()
+			wg.Wait()
+			for _, err := range []error{nearWriteErr, farWriteErr, nearReadErr, farReadErr} {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !bytes.Equal(farGot, out) {
+				t.Errorf("far end got %d bytes, crc %08x; want %d, crc %08x", len(farGot), crc32.ChecksumIEEE(farGot), len(out), crc32.ChecksumIEEE(out))
+			}
+			if !bytes.Equal(nearGot, in) {
+				t.Errorf("near end got %d bytes, crc %08x; want %d, crc %08x", len(nearGot), crc32.ChecksumIEEE(nearGot), len(in), crc32.ChecksumIEEE(in))
+			}
+		})
+	}
+}
+
+func TestDirectConnEOFAndCloseWrite(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		near, far := connPair(t, network)
+		// Half close from the near end: the far end sees EOF, the near end can still read.
+		if err := near.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+			t.Fatalf("%s: CloseWrite: %v", network, err)
+		}
+		if n, err := far.Read(make([]byte, 8)); n != 0 || err != io.EOF {
+			t.Errorf("%s: far Read after CloseWrite = %d, %v; want 0, EOF", network, n, err)
+		}
+		far.Write([]byte("last"))
+		far.Close()
+		got, err := io.ReadAll(near)
+		if err != nil || string(got) != "last" {
+			t.Errorf("%s: near ReadAll = %q, %v; want \"last\", nil", network, got, err)
+		}
+		if n, err := near.Read(make([]byte, 8)); n != 0 || err != io.EOF {
+			t.Errorf("%s: Read at end = %d, %v; want 0, io.EOF itself", network, n, err)
+		}
+		if n, err := near.Read(nil); n != 0 || err != nil {
+			t.Errorf("%s: Read(nil) = %d, %v; want 0, nil", network, n, err)
+		}
+	}
+}
+
+func TestDirectConnDeadlines(t *testing.T) {
+	near, _ := connPair(t, "tcp")
+	near.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	_, err := near.Read(make([]byte, 8))
+	var ne net.Error
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Errorf("Read past the deadline: %v; want a net.Error that times out, os.ErrDeadlineExceeded", err)
+	}
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Op != "read" {
+		t.Errorf("Read past the deadline: %#v; want a *net.OpError with Op \"read\"", err)
+	}
+	near.SetReadDeadline(time.Time{})
+
+	// The far end never reads: the socket fills, then the write deadline ends the Write.
+	big := make([]byte, 32<<20) // more than loopback TCP buffers hold
+	near.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+	n, err := near.Write(big)
+	if !errors.Is(err, os.ErrDeadlineExceeded) || n <= 0 || n >= len(big) {
+		t.Errorf("Write past the deadline = %d, %v; want part written and os.ErrDeadlineExceeded", n, err)
+	}
+}
+
+func TestDirectConnCloseUnblocksRead(t *testing.T) {
+	near, _ := connPair(t, "unix")
+	done := make(chan error, 1)
+	go func() {
+		_, err := near.Read(make([]byte, 8))
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	near.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Read when closed: %v; want net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Read still blocked 5 s after Close")
+	}
+	if _, err := near.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Write after Close: %v; want net.ErrClosed", err)
+	}
+}
+
+// TestDirectConnPeerGone: writing to a connection the peer has closed fails with an error (the
+// process is not killed by SIGPIPE).
+func TestDirectConnPeerGone(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		near, far := connPair(t, network)
+		far.Close()
+		var err error
+		for i := 0; i < 100 && err == nil; i++ {
+			_, err = near.Write(make([]byte, 64<<10))
+			time.Sleep(time.Millisecond)
+		}
+		var oe *net.OpError
+		if !errors.As(err, &oe) || oe.Op != "write" || !(errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)) {
+			t.Errorf("%s: writing to a closed peer: %v; want a write *net.OpError with EPIPE or ECONNRESET", network, err)
+		}
+	}
+}
+
+// TestRawSyscalls exercises the raw calls that non-race builds use (the test binary under -race
+// uses package syscall's), on a non-blocking socket pair, in one goroutine.
+func TestRawSyscalls(t *testing.T) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fds[0])
+	defer syscall.Close(fds[1])
+	buf := make([]byte, 16)
+	if n, errno := rawRead(uintptr(fds[0]), buf); n != 0 || errno != syscall.EAGAIN {
+		t.Errorf("rawRead of an empty socket = %d, %v; want 0, EAGAIN", n, errno)
+	}
+	if n, errno := rawWrite(uintptr(fds[1]), []byte("hello")); n != 5 || errno != 0 {
+		t.Fatalf("rawWrite = %d, %v; want 5, 0", n, errno)
+	}
+	if n, errno := rawRead(uintptr(fds[0]), buf); n != 5 || errno != 0 || string(buf[:n]) != "hello" {
+		t.Errorf("rawRead = %d, %v, %q; want 5, 0, \"hello\"", n, errno, buf[:n])
+	}
+	if n, errno := rawRead(^uintptr(0), buf); n != 0 || errno != syscall.EBADF {
+		t.Errorf("rawRead of a bad descriptor = %d, %v; want 0, EBADF", n, errno)
+	}
+	// Fill the socket: the last write is EAGAIN, as writeReady expects.
+	chunk := make([]byte, 64<<10)
+	var errno syscall.Errno
+	for i := 0; i < 1000 && errno == 0; i++ {
+		_, errno = rawWrite(uintptr(fds[1]), chunk)
+	}
+	if errno != syscall.EAGAIN {
+		t.Errorf("writing into a full socket: %v; want EAGAIN", errno)
+	}
+}
+
+// TestDirectConnRaceOrdering: memory written before a write to a socket and read after the
+// read that receives it is ordered for the race detector too, whichever end is a DirectConn.
+// (Raw system calls under -race would make the detector report a race here.)
+func TestDirectConnRaceOrdering(t *testing.T) {
+	near, far := connPair(t, "unix")
+	var shared [64]int
+	done := make(chan struct{})
+	go func() { // writer: plain conn
+		defer close(done)
+		for i := range 100 {
+			shared[i%64] = i
+			far.Write([]byte{byte(i)})
+			if _, err := far.Read(make([]byte, 1)); err != nil {
+				t.Error(err)
+				return
+			}
+			_ = shared[i%64]
+		}
+	}()
+	b := make([]byte, 1)
+	for i := range 100 {
+		if _, err := io.ReadFull(near, b); err != nil {
+			t.Fatal(err)
+		}
+		shared[i%64]++
+		near.Write(b)
+	}
+	<-done
+}
+
+func TestDirectConnAllocs(t *testing.T) {
+	near, far := connPair(t, "unix")
+	msg, buf := []byte("ping"), make([]byte, 16)
+	allocs := testing.AllocsPerRun(200, func() {
+		near.Write(msg)
+		io.ReadFull(far, buf[:len(msg)])
+		far.Write(msg)
+		io.ReadFull(near, buf[:len(msg)])
+	})
+	if allocs != 0 {
+		t.Errorf("a write and a read allocate %.1f times; want 0", allocs)
+	}
+}

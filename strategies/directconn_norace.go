@@ -1,0 +1,5 @@
+//go:build linux && !race
+
+package strategies
+
+var sysRead, sysWrite = rawRead, rawWrite
