@@ -22,11 +22,15 @@ wait_http() {
 	return 1
 }
 
+# warm_cgibench_load sends a second of load to URL, unmeasured, before rps_cgibench_load: so
+# the measurement starts warm and the CPU charged to it is its own requests' only.
+warm_cgibench_load() { "$tmp/cgibench" load "$1" --concurrency "$CONC" --duration 1s --warmup 0s >/dev/null; }
+
 # rps_cgibench_load prints the req/s and the request count of cgibench's own generator (get
 # workload) against URL, and fails if any request failed.
 rps_cgibench_load() {
 	local url=$1; shift
-	"$tmp/cgibench" load "$url" --concurrency "$CONC" --duration "$DURATION" --warmup 1s --json "$tmp/l.json" "$@" >/dev/null &&
+	"$tmp/cgibench" load "$url" --concurrency "$CONC" --duration "$DURATION" --warmup 0s --json "$tmp/l.json" "$@" >/dev/null &&
 		python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["cells"][0]; assert not c["errors"], c["errors"]; print("%.0f %d" % (c["throughput_rps"], c["requests"]))' "$tmp/l.json"
 }
 
@@ -38,12 +42,13 @@ rps_wrk() { wrk -t2 -c"$CONC" -d"$DURATION" "$1?name=value&visits=1" | awk '/req
 # no PID it prints 0.
 cpu_ticks() { if [ -n "${1:-}" ]; then awk '{print $14 + $15}' "/proc/$1/stat"; else echo 0; fi; }
 
-# measure GEN URL [PID] prints "req/s requests ticks": one measurement with generator GEN and
-# the CPU ticks PID used meanwhile.
+# measure GEN URL [PID] prints "req/s requests ticks": one measurement with generator GEN (after
+# its warm-up, when it has one) and the CPU ticks PID used meanwhile.
 measure() {
 	local t0 out t1
+	if declare -F "warm_$1" >/dev/null; then "warm_$1" "$2" || return; fi
 	t0=$(cpu_ticks "${3:-}")
-	out=$("rps_$1" "$2")
+	out=$("rps_$1" "$2") || return
 	t1=$(cpu_ticks "${3:-}")
 	echo "$out $((t1 - t0))"
 }
@@ -71,9 +76,9 @@ b = [list(map(float, m.split())) for m in rest[cut + 1:]]
 ra, rb = [m[0] for m in a], [m[0] for m in b]
 ma, mb = statistics.median(ra), statistics.median(rb)
 print(f"{gen:14s} {la} {ma:8.0f} req/s   {lb} {mb:8.0f} req/s   ratio {ma/mb:.2f}x   (rounds: {ra} vs {rb})")
-if any(m[2] for m in a) and any(m[2] for m in b):
-    ca = statistics.median(m[2] / hz * 1e6 / m[1] for m in a)
-    cb = statistics.median(m[2] / hz * 1e6 / m[1] for m in b)
+ca = statistics.median(m[2] / hz * 1e6 / m[1] for m in a if m[1] > 0) if any(m[1] > 0 for m in a) else 0
+cb = statistics.median(m[2] / hz * 1e6 / m[1] for m in b if m[1] > 0) if any(m[1] > 0 for m in b) else 0
+if ca > 0 and cb > 0:
     print(f"{'':14s} server's own CPU per request: {la} {ca:.1f} µs, {lb} {cb:.1f} µs, ratio {ca/cb:.2f}x")
 PY
 	done

@@ -4,8 +4,11 @@ import "net"
 
 // DirectConn returns c with its Read and Write done as plain read(2) and write(2) calls on its
 // non-blocking socket, waiting in Go's network poller only when the socket is not ready; on
-// Linux, for connections that expose their socket (TCP, unix). Anything else is returned as it
-// is. Deadlines, Close and the other methods are c's own.
+// Linux, for stream sockets (*net.TCPConn, unix stream *net.UnixConn). Anything else is
+// returned as it is. It behaves as c does: safe for concurrent use, each Write sent whole,
+// deadlines, Close, CloseRead and CloseWrite, SyscallConn. What it lacks is c's ReadFrom and
+// WriteTo (sendfile and splice), which nothing served here needs: no strategy answers with a
+// file.
 //
 // Why: a front end spends most of its time in short socket calls. Go treats every ordinary
 // system call as one that may block: it tells the scheduler on the way in and out, and its

@@ -1,41 +1,54 @@
 package strategies
 
 import (
-	"errors"
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 )
 
-// directConn is DirectConn's connection. One Read and one Write may run at once, as net.Conn
-// allows; each has its own state, which the callbacks handed to the socket's RawConn fill in.
-// The callbacks are bound once, so that a call allocates nothing.
+// directConn is DirectConn's connection. Like net's own, it may be used from several
+// goroutines at once, and each Write is sent whole: Reads take rmu and Writes wmu for the
+// whole call. Each side's state is filled in by a callback handed to the socket's RawConn; the
+// callbacks are bound once, so that a call allocates nothing.
 type directConn struct {
 	net.Conn
-	rc      syscall.RawConn
-	rd, wr  ioState
-	readFn  func(fd uintptr) bool
-	writeFn func(fd uintptr) bool
+	rc       syscall.RawConn
+	rmu, wmu sync.Mutex
+	rd, wr   ioState
+	readFn   func(fd uintptr) bool
+	writeFn  func(fd uintptr) bool
+	// The system calls: raw in ordinary builds, package syscall's under the race detector and
+	// the sanitizers (directconn_raw.go, directconn_checked.go); tests set either.
+	sysRead, sysWrite func(fd uintptr, p []byte) (int, syscall.Errno)
 }
 
 type ioState struct {
 	buf   []byte
 	n     int
 	errno syscall.Errno
+	err   error
 }
 
+// direct wraps stream sockets only (TCP, unix stream): for a datagram socket a read of 0 bytes
+// is an empty datagram, not the end.
 func direct(c net.Conn) net.Conn {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
+	switch c := c.(type) {
+	case *net.TCPConn:
+	case *net.UnixConn:
+		if c.LocalAddr().Network() != "unix" {
+			return c
+		}
+	default:
 		return c
 	}
-	rc, err := sc.SyscallConn()
+	rc, err := c.(syscall.Conn).SyscallConn()
 	if err != nil {
 		return c
 	}
-	d := &directConn{Conn: c, rc: rc}
+	d := &directConn{Conn: c, rc: rc, sysRead: sysRead, sysWrite: sysWrite}
 	d.readFn, d.writeFn = d.readReady, d.writeReady
 	return d
 }
@@ -45,17 +58,23 @@ func (c *directConn) SyscallConn() (syscall.RawConn, error) { return c.rc, nil }
 
 // CloseWrite shuts down the writing side, as net.TCPConn and net.UnixConn do (net/http's
 // server uses it before closing a connection).
-func (c *directConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return c.opError("close", errors.ErrUnsupported)
-}
+func (c *directConn) CloseWrite() error { return c.Conn.(interface{ CloseWrite() error }).CloseWrite() }
+
+// CloseRead shuts down the reading side, as net.TCPConn and net.UnixConn do.
+func (c *directConn) CloseRead() error { return c.Conn.(interface{ CloseRead() error }).CloseRead() }
+
+func nothing(uintptr) {}
 
 func (c *directConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
+		// As net's: an error if the connection is closed, else nothing to do.
+		if err := c.rc.Control(nothing); err != nil {
+			return 0, c.opError("read", err)
+		}
 		return 0, nil
 	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
 	c.rd = ioState{buf: p}
 	err := c.rc.Read(c.readFn)
 	n, errno := c.rd.n, c.rd.errno
@@ -74,7 +93,7 @@ func (c *directConn) Read(p []byte) (int, error) {
 // readReady is the RawConn callback: false asks to wait until the socket is readable.
 func (c *directConn) readReady(fd uintptr) bool {
 	for {
-		n, errno := sysRead(fd, c.rd.buf)
+		n, errno := c.sysRead(fd, c.rd.buf)
 		switch errno {
 		case syscall.EINTR:
 			continue
@@ -88,15 +107,20 @@ func (c *directConn) readReady(fd uintptr) bool {
 
 func (c *directConn) Write(p []byte) (int, error) {
 	if len(p) == 0 {
+		if err := c.rc.Control(nothing); err != nil {
+			return 0, c.opError("write", err)
+		}
 		return 0, nil
 	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	c.wr = ioState{buf: p}
 	err := c.rc.Write(c.writeFn)
-	n, errno := c.wr.n, c.wr.errno
-	c.wr.buf = nil
-	if err == nil && errno != 0 {
-		err = os.NewSyscallError("write", errno)
+	n := c.wr.n
+	if err == nil {
+		err = c.wr.err
 	}
+	c.wr.buf = nil
 	if err != nil {
 		return n, c.opError("write", err)
 	}
@@ -107,16 +131,20 @@ func (c *directConn) Write(p []byte) (int, error) {
 // (false: wait until it is writable, then go on from where it stopped).
 func (c *directConn) writeReady(fd uintptr) bool {
 	for c.wr.n < len(c.wr.buf) {
-		n, errno := sysWrite(fd, c.wr.buf[c.wr.n:])
-		switch errno {
-		case 0:
-			c.wr.n += n
-		case syscall.EINTR:
-		case syscall.EAGAIN:
+		n, errno := c.sysWrite(fd, c.wr.buf[c.wr.n:])
+		switch {
+		case errno == syscall.EINTR:
+		case errno == syscall.EAGAIN:
 			return false
-		default:
-			c.wr.errno = errno
+		case errno != 0:
+			c.wr.err = os.NewSyscallError("write", errno)
 			return true
+		case n == 0:
+			// A stream socket that takes nothing and reports no error: as net does.
+			c.wr.err = io.ErrUnexpectedEOF
+			return true
+		default:
+			c.wr.n += n
 		}
 	}
 	return true
@@ -150,8 +178,9 @@ func rawWrite(fd uintptr, p []byte) (int, syscall.Errno) {
 	return int(n), 0
 }
 
-// checkedRead and checkedWrite go through package syscall, which tells the race detector about
-// the ordering a socket creates.
+// checkedRead and checkedWrite go through package syscall, which tells the race detector (and
+// the memory and address sanitizers) what a socket call reads and writes, and that a write to a
+// socket happens before the read that sees its bytes.
 func checkedRead(fd uintptr, p []byte) (int, syscall.Errno) {
 	n, err := syscall.Read(int(fd), p)
 	if err != nil {

@@ -15,6 +15,31 @@ import (
 	"time"
 )
 
+// sysCalls are the two sets of system calls a directConn may use. The behaviour tests run with
+// both: the raw ones ship in ordinary builds, but CI runs the tests under the race detector,
+// where DirectConn picks package syscall's.
+var sysCalls = []struct {
+	name        string
+	read, write func(fd uintptr, p []byte) (int, syscall.Errno)
+}{
+	{"raw", rawRead, rawWrite},
+	{"checked", checkedRead, checkedWrite},
+}
+
+// eachSys runs f once with each set of system calls.
+func eachSys(t *testing.T, f func(t *testing.T, pair func(network string) (near, far net.Conn))) {
+	for _, sc := range sysCalls {
+		t.Run(sc.name, func(t *testing.T) {
+			f(t, func(network string) (net.Conn, net.Conn) {
+				near, far := connPair(t, network)
+				d := near.(*directConn)
+				d.sysRead, d.sysWrite = sc.read, sc.write
+				return near, far
+			})
+		})
+	}
+}
+
 // connPair returns two connected sockets of the network ("tcp" on 127.0.0.1 or "unix"): the
 // near end wrapped by DirectConn, the far end as net made it.
 func connPair(t testing.TB, network string) (near, far net.Conn) {
@@ -65,110 +90,187 @@ func TestDirectConnWraps(t *testing.T) {
 	if got := DirectConn(a); got != a {
 		t.Errorf("DirectConn(net.Pipe end) = %T; want the connection unchanged", got)
 	}
+	// Datagram sockets stay as they are: an empty datagram is not the end of a stream.
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	if got := DirectConn(udp); got != net.Conn(udp) {
+		t.Errorf("DirectConn(udp) = %T; want the connection unchanged", got)
+	}
+	gram, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: filepath.Join(t.TempDir(), "g"), Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gram.Close()
+	if got := DirectConn(gram); got != net.Conn(gram) {
+		t.Errorf("DirectConn(unixgram) = %T; want the connection unchanged", got)
+	}
 }
 
 // TestDirectConnBothWays sends 4 MiB each way at once through one DirectConn, the far end
 // reading in small pieces, so that writes fill the socket and resume, and Read and Write run
 // concurrently on the one connection.
 func TestDirectConnBothWays(t *testing.T) {
-	for _, network := range []string{"tcp", "unix"} {
-		t.Run(network, func(t *testing.T) {
-			near, far := connPair(t, network)
-			out, in := make([]byte, 4<<20), make([]byte, 4<<20)
-			rng := rand.New(rand.NewPCG(1, 2))
-			for i := range out {
-				out[i], in[i] = byte(rng.Uint32()), byte(rng.Uint32())
+	eachSys(t, func(t *testing.T, pair func(string) (net.Conn, net.Conn)) {
+		for _, network := range []string{"tcp", "unix"} {
+			t.Run(network, func(t *testing.T) { bothWays(t, network, pair) })
+		}
+	})
+}
+
+func bothWays(t *testing.T, network string, pair func(string) (net.Conn, net.Conn)) {
+	near, far := pair(network)
+	out, in := make([]byte, 4<<20), make([]byte, 4<<20)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range out {
+		out[i], in[i] = byte(rng.Uint32()), byte(rng.Uint32())
+	}
+	var wg sync.WaitGroup
+	var nearGot, farGot []byte
+	var nearWriteErr, farWriteErr, nearReadErr, farReadErr error
+	wg.Add(4)
+	go func() { // near → far, in writes of uneven sizes
+		defer wg.Done()
+		for rest := out; len(rest) > 0; {
+			k := min(len(rest), 1+rng.IntN(300<<10))
+			n, err := near.Write(rest[:k])
+			if err == nil && n != k {
+				err = io.ErrShortWrite
 			}
-			var wg sync.WaitGroup
-			var nearGot, farGot []byte
-			var nearWriteErr, farWriteErr, nearReadErr, farReadErr error
-			wg.Add(4)
-			go func() { // near → far, in writes of uneven sizes
-				defer wg.Done()
-				for rest := out; len(rest) > 0; {
-					k := min(len(rest), 1+rng.IntN(300<<10))
-					n, err := near.Write(rest[:k])
-					if err == nil && n != k {
-						err = io.ErrShortWrite
-					}
-					if err != nil {
-						nearWriteErr = err
-						return
-					}
-					rest = rest[k:]
-				}
-			}()
-			go func() {
-				defer wg.Done()
-				_, farWriteErr = far.Write(in)
-			}()
-			go func() { // the far end reads slowly: small buffers
-				defer wg.Done()
-				buf := make([]byte, 1500)
-				for len(farGot) < len(out) {
-					n, err := far.Read(buf)
-					farGot = append(farGot, buf[:n]...)
-					if err != nil {
-						farReadErr = err
-						return
-					}
-				}
-			}()
-			go func() {
-				defer wg.Done()
-				buf := make([]byte, 64<<10)
-				for len(nearGot) < len(in) {
-					n, err := near.Read(buf)
-					nearGot = append(nearGot, buf[:n]...)
-					if err != nil {
-						nearReadErr = err
-						return
-					}
-				}
-			}()
-			wg.Wait()
-			for _, err := range []error{nearWriteErr, farWriteErr, nearReadErr, farReadErr} {
-				if err != nil {
-					t.Fatal(err)
-				}
+			if err != nil {
+				nearWriteErr = err
+				return
 			}
-			if !bytes.Equal(farGot, out) {
-				t.Errorf("far end got %d bytes, crc %08x; want %d, crc %08x", len(farGot), crc32.ChecksumIEEE(farGot), len(out), crc32.ChecksumIEEE(out))
+			rest = rest[k:]
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		_, farWriteErr = far.Write(in)
+	}()
+	go func() { // the far end reads slowly: small buffers
+		defer wg.Done()
+		buf := make([]byte, 1500)
+		for len(farGot) < len(out) {
+			n, err := far.Read(buf)
+			farGot = append(farGot, buf[:n]...)
+			if err != nil {
+				farReadErr = err
+				return
 			}
-			if !bytes.Equal(nearGot, in) {
-				t.Errorf("near end got %d bytes, crc %08x; want %d, crc %08x", len(nearGot), crc32.ChecksumIEEE(nearGot), len(in), crc32.ChecksumIEEE(in))
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, 64<<10)
+		for len(nearGot) < len(in) {
+			n, err := near.Read(buf)
+			nearGot = append(nearGot, buf[:n]...)
+			if err != nil {
+				nearReadErr = err
+				return
 			}
-		})
+		}
+	}()
+	wg.Wait()
+	for _, err := range []error{nearWriteErr, farWriteErr, nearReadErr, farReadErr} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(farGot, out) {
+		t.Errorf("far end got %d bytes, crc %08x; want %d, crc %08x", len(farGot), crc32.ChecksumIEEE(farGot), len(out), crc32.ChecksumIEEE(out))
+	}
+	if !bytes.Equal(nearGot, in) {
+		t.Errorf("near end got %d bytes, crc %08x; want %d, crc %08x", len(nearGot), crc32.ChecksumIEEE(nearGot), len(in), crc32.ChecksumIEEE(in))
 	}
 }
 
+// TestDirectConnConcurrentWrites: Writes from two goroutines at once each arrive whole, as with
+// net's own connections.
+func TestDirectConnConcurrentWrites(t *testing.T) {
+	eachSys(t, func(t *testing.T, pair func(string) (net.Conn, net.Conn)) {
+		near, far := pair("unix")
+		const msgs, size = 2000, 512
+		got := make(chan []byte, 1)
+		go func() {
+			b, _ := io.ReadAll(far)
+			got <- b
+		}()
+		var wg sync.WaitGroup
+		for _, letter := range []byte("AB") {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				m := bytes.Repeat([]byte{letter}, size)
+				for range msgs {
+					if _, err := near.Write(m); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		near.Close()
+		b := <-got
+		if len(b) != 2*msgs*size {
+			t.Fatalf("got %d bytes; want %d", len(b), 2*msgs*size)
+		}
+		for i := 0; i < len(b); i += size {
+			if m := b[i : i+size]; bytes.Count(m, m[:1]) != size {
+				t.Fatalf("bytes %d to %d mix two writes: %q…", i, i+size, m[:16])
+			}
+		}
+	})
+}
+
 func TestDirectConnEOFAndCloseWrite(t *testing.T) {
-	for _, network := range []string{"tcp", "unix"} {
-		near, far := connPair(t, network)
-		// Half close from the near end: the far end sees EOF, the near end can still read.
-		if err := near.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
-			t.Fatalf("%s: CloseWrite: %v", network, err)
+	eachSys(t, func(t *testing.T, pair func(string) (net.Conn, net.Conn)) {
+		for _, network := range []string{"tcp", "unix"} {
+			eofAndCloseWrite(t, network, pair)
 		}
-		if n, err := far.Read(make([]byte, 8)); n != 0 || err != io.EOF {
-			t.Errorf("%s: far Read after CloseWrite = %d, %v; want 0, EOF", network, n, err)
-		}
-		far.Write([]byte("last"))
-		far.Close()
-		got, err := io.ReadAll(near)
-		if err != nil || string(got) != "last" {
-			t.Errorf("%s: near ReadAll = %q, %v; want \"last\", nil", network, got, err)
-		}
-		if n, err := near.Read(make([]byte, 8)); n != 0 || err != io.EOF {
-			t.Errorf("%s: Read at end = %d, %v; want 0, io.EOF itself", network, n, err)
-		}
-		if n, err := near.Read(nil); n != 0 || err != nil {
-			t.Errorf("%s: Read(nil) = %d, %v; want 0, nil", network, n, err)
-		}
+	})
+}
+
+func eofAndCloseWrite(t *testing.T, network string, pair func(string) (net.Conn, net.Conn)) {
+	near, far := pair(network)
+	// Half close from the near end: the far end sees EOF, the near end can still read.
+	if err := near.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+		t.Fatalf("%s: CloseWrite: %v", network, err)
+	}
+	if n, err := far.Read(make([]byte, 8)); n != 0 || err != io.EOF {
+		t.Errorf("%s: far Read after CloseWrite = %d, %v; want 0, EOF", network, n, err)
+	}
+	far.Write([]byte("last"))
+	far.Close()
+	got, err := io.ReadAll(near)
+	if err != nil || string(got) != "last" {
+		t.Errorf("%s: near ReadAll = %q, %v; want \"last\", nil", network, got, err)
+	}
+	if n, err := near.Read(make([]byte, 8)); n != 0 || err != io.EOF {
+		t.Errorf("%s: Read at end = %d, %v; want 0, io.EOF itself", network, n, err)
+	}
+	if n, err := near.Read(nil); n != 0 || err != nil {
+		t.Errorf("%s: Read(nil) = %d, %v; want 0, nil", network, n, err)
+	}
+	near.Close()
+	if _, err := near.Read(nil); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("%s: Read(nil) after Close: %v; want net.ErrClosed, as net's", network, err)
+	}
+	if _, err := near.Write(nil); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("%s: Write(nil) after Close: %v; want net.ErrClosed, as net's", network, err)
 	}
 }
 
 func TestDirectConnDeadlines(t *testing.T) {
-	near, _ := connPair(t, "tcp")
+	eachSys(t, func(t *testing.T, pair func(string) (net.Conn, net.Conn)) { deadlines(t, pair) })
+}
+
+func deadlines(t *testing.T, pair func(string) (net.Conn, net.Conn)) {
+	near, _ := pair("tcp")
 	near.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
 	_, err := near.Read(make([]byte, 8))
 	var ne net.Error
@@ -188,16 +290,45 @@ func TestDirectConnDeadlines(t *testing.T) {
 	if !errors.Is(err, os.ErrDeadlineExceeded) || n <= 0 || n >= len(big) {
 		t.Errorf("Write past the deadline = %d, %v; want part written and os.ErrDeadlineExceeded", n, err)
 	}
-}
 
-func TestDirectConnCloseUnblocksRead(t *testing.T) {
-	near, _ := connPair(t, "unix")
+	// net/http stops a read it no longer wants by moving the deadline into the past from
+	// another goroutine.
+	near.SetReadDeadline(time.Time{})
 	done := make(chan error, 1)
 	go func() {
 		_, err := near.Read(make([]byte, 8))
 		done <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond) // the Read waits in the poller
+	near.SetReadDeadline(time.Unix(1, 0))
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("Read aborted by a past deadline: %v; want os.ErrDeadlineExceeded", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Read still blocked 5 s after its deadline moved into the past")
+	}
+}
+
+func TestDirectConnCloseUnblocks(t *testing.T) {
+	eachSys(t, func(t *testing.T, pair func(string) (net.Conn, net.Conn)) { closeUnblocks(t, pair) })
+}
+
+func closeUnblocks(t *testing.T, pair func(string) (net.Conn, net.Conn)) {
+	near, _ := pair("unix")
+	done := make(chan error, 1)
+	go func() {
+		_, err := near.Read(make([]byte, 8))
+		done <- err
+	}()
+	// The far end never writes nor reads: a Write of more than the socket holds blocks too.
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := near.Write(make([]byte, 32<<20))
+		wrote <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // both wait in the poller
 	near.Close()
 	select {
 	case err := <-done:
@@ -207,6 +338,14 @@ func TestDirectConnCloseUnblocksRead(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Read still blocked 5 s after Close")
 	}
+	select {
+	case err := <-wrote:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Write when closed: %v; want net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Write still blocked 5 s after Close")
+	}
 	if _, err := near.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Write after Close: %v; want net.ErrClosed", err)
 	}
@@ -215,18 +354,24 @@ func TestDirectConnCloseUnblocksRead(t *testing.T) {
 // TestDirectConnPeerGone: writing to a connection the peer has closed fails with an error (the
 // process is not killed by SIGPIPE).
 func TestDirectConnPeerGone(t *testing.T) {
-	for _, network := range []string{"tcp", "unix"} {
-		near, far := connPair(t, network)
-		far.Close()
-		var err error
-		for i := 0; i < 100 && err == nil; i++ {
-			_, err = near.Write(make([]byte, 64<<10))
-			time.Sleep(time.Millisecond)
+	eachSys(t, func(t *testing.T, pair func(string) (net.Conn, net.Conn)) {
+		for _, network := range []string{"tcp", "unix"} {
+			peerGone(t, network, pair)
 		}
-		var oe *net.OpError
-		if !errors.As(err, &oe) || oe.Op != "write" || !(errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)) {
-			t.Errorf("%s: writing to a closed peer: %v; want a write *net.OpError with EPIPE or ECONNRESET", network, err)
-		}
+	})
+}
+
+func peerGone(t *testing.T, network string, pair func(string) (net.Conn, net.Conn)) {
+	near, far := pair(network)
+	far.Close()
+	var err error
+	for i := 0; i < 100 && err == nil; i++ {
+		_, err = near.Write(make([]byte, 64<<10))
+		time.Sleep(time.Millisecond)
+	}
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Op != "write" || !(errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)) {
+		t.Errorf("%s: writing to a closed peer: %v; want a write *net.OpError with EPIPE or ECONNRESET", network, err)
 	}
 }
 
@@ -265,7 +410,8 @@ func TestRawSyscalls(t *testing.T) {
 
 // TestDirectConnRaceOrdering: memory written before a write to a socket and read after the
 // read that receives it is ordered for the race detector too, whichever end is a DirectConn.
-// (Raw system calls under -race would make the detector report a race here.)
+// It uses the calls DirectConn picks for the build: raw system calls under -race would make the
+// detector report a race here.
 func TestDirectConnRaceOrdering(t *testing.T) {
 	near, far := connPair(t, "unix")
 	var shared [64]int
