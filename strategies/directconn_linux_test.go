@@ -40,6 +40,18 @@ func eachSys(t *testing.T, f func(t *testing.T, pair func(network string) (near,
 	}
 }
 
+// eachSysAndNetwork runs f with each set of system calls, over TCP and over unix sockets.
+func eachSysAndNetwork(t *testing.T, f func(t *testing.T, near, far net.Conn)) {
+	eachSys(t, func(t *testing.T, pair func(string) (net.Conn, net.Conn)) {
+		for _, network := range []string{"tcp", "unix"} {
+			t.Run(network, func(t *testing.T) {
+				near, far := pair(network)
+				f(t, near, far)
+			})
+		}
+	})
+}
+
 // connPair returns two connected sockets of the network ("tcp" on 127.0.0.1 or "unix"): the
 // near end wrapped by DirectConn, the far end as net made it.
 func connPair(t testing.TB, network string) (near, far net.Conn) {
@@ -78,10 +90,10 @@ func TestDirectConnWraps(t *testing.T) {
 	for _, network := range []string{"tcp", "unix"} {
 		near, _ := connPair(t, network)
 		if _, ok := near.(*directConn); !ok {
-			t.Errorf("%s: DirectConn returned %T; want *directConn", network, near)
+			t.Errorf("DirectConn returned %T; want *directConn", near)
 		}
 		if _, err := near.(syscall.Conn).SyscallConn(); err != nil {
-			t.Errorf("%s: SyscallConn: %v", network, err)
+			t.Errorf("SyscallConn: %v", err)
 		}
 	}
 	a, b := net.Pipe()
@@ -112,16 +124,9 @@ func TestDirectConnWraps(t *testing.T) {
 // TestDirectConnBothWays sends 4 MiB each way at once through one DirectConn, the far end
 // reading in small pieces, so that writes fill the socket and resume, and Read and Write run
 // concurrently on the one connection.
-func TestDirectConnBothWays(t *testing.T) {
-	eachSys(t, func(t *testing.T, pair func(string) (net.Conn, net.Conn)) {
-		for _, network := range []string{"tcp", "unix"} {
-			t.Run(network, func(t *testing.T) { bothWays(t, network, pair) })
-		}
-	})
-}
+func TestDirectConnBothWays(t *testing.T) { eachSysAndNetwork(t, bothWays) }
 
-func bothWays(t *testing.T, network string, pair func(string) (net.Conn, net.Conn)) {
-	near, far := pair(network)
+func bothWays(t *testing.T, near, far net.Conn) {
 	out, in := make([]byte, 4<<20), make([]byte, 4<<20)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range out {
@@ -227,41 +232,34 @@ func TestDirectConnConcurrentWrites(t *testing.T) {
 	})
 }
 
-func TestDirectConnEOFAndCloseWrite(t *testing.T) {
-	eachSys(t, func(t *testing.T, pair func(string) (net.Conn, net.Conn)) {
-		for _, network := range []string{"tcp", "unix"} {
-			eofAndCloseWrite(t, network, pair)
-		}
-	})
-}
+func TestDirectConnEOFAndCloseWrite(t *testing.T) { eachSysAndNetwork(t, eofAndCloseWrite) }
 
-func eofAndCloseWrite(t *testing.T, network string, pair func(string) (net.Conn, net.Conn)) {
-	near, far := pair(network)
+func eofAndCloseWrite(t *testing.T, near, far net.Conn) {
 	// Half close from the near end: the far end sees EOF, the near end can still read.
 	if err := near.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
-		t.Fatalf("%s: CloseWrite: %v", network, err)
+		t.Fatalf("CloseWrite: %v", err)
 	}
 	if n, err := far.Read(make([]byte, 8)); n != 0 || err != io.EOF {
-		t.Errorf("%s: far Read after CloseWrite = %d, %v; want 0, EOF", network, n, err)
+		t.Errorf("far Read after CloseWrite = %d, %v; want 0, EOF", n, err)
 	}
 	far.Write([]byte("last"))
 	far.Close()
 	got, err := io.ReadAll(near)
 	if err != nil || string(got) != "last" {
-		t.Errorf("%s: near ReadAll = %q, %v; want \"last\", nil", network, got, err)
+		t.Errorf("near ReadAll = %q, %v; want \"last\", nil", got, err)
 	}
 	if n, err := near.Read(make([]byte, 8)); n != 0 || err != io.EOF {
-		t.Errorf("%s: Read at end = %d, %v; want 0, io.EOF itself", network, n, err)
+		t.Errorf("Read at end = %d, %v; want 0, io.EOF itself", n, err)
 	}
 	if n, err := near.Read(nil); n != 0 || err != nil {
-		t.Errorf("%s: Read(nil) = %d, %v; want 0, nil", network, n, err)
+		t.Errorf("Read(nil) = %d, %v; want 0, nil", n, err)
 	}
 	near.Close()
 	if _, err := near.Read(nil); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("%s: Read(nil) after Close: %v; want net.ErrClosed, as net's", network, err)
+		t.Errorf("Read(nil) after Close: %v; want net.ErrClosed, as net's", err)
 	}
 	if _, err := near.Write(nil); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("%s: Write(nil) after Close: %v; want net.ErrClosed, as net's", network, err)
+		t.Errorf("Write(nil) after Close: %v; want net.ErrClosed, as net's", err)
 	}
 }
 
@@ -353,16 +351,9 @@ func closeUnblocks(t *testing.T, pair func(string) (net.Conn, net.Conn)) {
 
 // TestDirectConnPeerGone: writing to a connection the peer has closed fails with an error (the
 // process is not killed by SIGPIPE).
-func TestDirectConnPeerGone(t *testing.T) {
-	eachSys(t, func(t *testing.T, pair func(string) (net.Conn, net.Conn)) {
-		for _, network := range []string{"tcp", "unix"} {
-			peerGone(t, network, pair)
-		}
-	})
-}
+func TestDirectConnPeerGone(t *testing.T) { eachSysAndNetwork(t, peerGone) }
 
-func peerGone(t *testing.T, network string, pair func(string) (net.Conn, net.Conn)) {
-	near, far := pair(network)
+func peerGone(t *testing.T, near, far net.Conn) {
 	far.Close()
 	var err error
 	for i := 0; i < 100 && err == nil; i++ {
@@ -371,7 +362,7 @@ func peerGone(t *testing.T, network string, pair func(string) (net.Conn, net.Con
 	}
 	var oe *net.OpError
 	if !errors.As(err, &oe) || oe.Op != "write" || !(errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)) {
-		t.Errorf("%s: writing to a closed peer: %v; want a write *net.OpError with EPIPE or ECONNRESET", network, err)
+		t.Errorf("writing to a closed peer: %v; want a write *net.OpError with EPIPE or ECONNRESET", err)
 	}
 }
 
