@@ -235,7 +235,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestServeOptionsRoundTrip(t *testing.T) {
-	in := ServeOptions{Strategy: "cgi", Program: "/x/y.cgi", Listen: "127.0.0.1:0", Timeout: 3 * time.Second, Workers: 3, MaxRequests: 9, FastCGIAddr: "tcp:127.0.0.1:9000", SharedSocket: true, CacheDir: "/c"}
+	in := ServeOptions{Strategy: "cgi", Program: "/x/y.cgi", Listen: "127.0.0.1:0", Timeout: 3 * time.Second, Workers: 3, MaxRequests: 9, FastCGIAddr: "tcp:127.0.0.1:9000", SharedSocket: true, FastCGINetwork: "tcp", CacheDir: "/c"}
 	var out ServeOptions
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	out.Flags(fs)
@@ -250,22 +250,41 @@ func TestServeOptionsRoundTrip(t *testing.T) {
 	}
 }
 
+// TestRunFastCGIModels runs the fastcgi strategy's four pool models, socket per worker or
+// shared, unix or TCP, and checks that the cells say which they measured.
 func TestRunFastCGIModels(t *testing.T) {
-	for _, shared := range []bool{false, true} {
-		res, err := Run(context.Background(), Config{
-			Strategies: []string{"fastcgi"}, Programs: []string{"c"}, Workloads: []string{"multipart"},
-			Concurrency: []int{4}, Workers: 2, SharedSocket: shared, Requests: 400, Warmup: -1,
-			CacheDir: testCache(t), ServeCommand: serveCommand(t),
-		})
-		if err != nil {
-			t.Fatalf("shared=%v: %v", shared, err)
-		}
-		c := res.Cells[0]
-		if c.Error != "" || c.Requests != 400 || len(c.Errors) != 0 || c.Workers != 2 {
-			t.Errorf("shared=%v: %d requests, errors %v %s, workers %d; want 400 verified, 2 workers", shared, c.Requests, c.Errors, c.Error, c.Workers)
+	for _, network := range []string{"unix", "tcp"} {
+		for _, shared := range []bool{false, true} {
+			log := &strings.Builder{}
+			res, err := Run(context.Background(), Config{
+				Strategies: []string{"fastcgi"}, Programs: []string{"c"}, Workloads: []string{"multipart"},
+				Concurrency: []int{4}, Workers: 2, SharedSocket: shared, FastCGINetwork: network, Requests: 400, Warmup: -1,
+				CacheDir: testCache(t), ServeCommand: serveCommand(t), Log: log,
+			})
+			if err != nil {
+				t.Fatalf("%s shared=%v: %v", network, shared, err)
+			}
+			c := res.Cells[0]
+			if c.Error != "" || c.Requests != 400 || len(c.Errors) != 0 || c.Workers != 2 {
+				t.Errorf("%s shared=%v: %d requests, errors %v %s, workers %d; want 400 verified, 2 workers", network, shared, c.Requests, c.Errors, c.Error, c.Workers)
+			}
+			if c.FastCGISocket != network || c.SharedSocket != shared {
+				t.Errorf("%s shared=%v: the cell says fastcgi_socket %q, shared_socket %v", network, shared, c.FastCGISocket, c.SharedSocket)
+			}
+			// What the pool said when it started: the sockets it really used.
+			want := "ready on a " + network + " socket each"
+			if shared {
+				want = "ready on one shared socket, " + network + ":"
+			}
+			if !strings.Contains(log.String(), want) {
+				t.Errorf("%s shared=%v: the backend log lacks %q:\n%s", network, shared, want, log.String())
+			}
 		}
 	}
 	if err := (Config{SharedSocket: true, MaxRequests: 5}).Validate(); err == nil || !strings.Contains(err.Error(), "--shared-socket") {
 		t.Errorf("shared socket with max-requests: err = %v; want a refusal", err)
+	}
+	if err := (Config{FastCGINetwork: "udp"}).Validate(); err == nil || !strings.Contains(err.Error(), "--fastcgi-network") {
+		t.Errorf("--fastcgi-network udp: err = %v; want a refusal naming the flag", err)
 	}
 }

@@ -53,6 +53,11 @@ type Cell struct {
 	RateRPS float64 `json:"rate_rps,omitempty"`
 	// Workers is the pool size of strategies that keep workers (fastcgi, embedded).
 	Workers int `json:"workers,omitempty"`
+	// FastCGISocket is how a fastcgi cell reached its workers: "unix" or "tcp" sockets.
+	FastCGISocket string `json:"fastcgi_socket,omitempty"`
+	// SharedSocket: the fastcgi cell's workers accepted on one shared socket (the spawn-fcgi
+	// and php-fpm model) instead of one socket each.
+	SharedSocket bool `json:"shared_socket,omitempty"`
 	// Work is the work=N the requests asked for (0: none).
 	Work int `json:"work,omitempty"`
 

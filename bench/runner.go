@@ -22,6 +22,7 @@ import (
 	"github.com/cgibench/cgibench/scripts"
 	"github.com/cgibench/cgibench/scripts/go/refapp"
 	"github.com/cgibench/cgibench/strategies"
+	"github.com/cgibench/cgibench/strategies/fastcgi"
 )
 
 // Version is the tool version written into results.
@@ -54,6 +55,8 @@ type Config struct {
 	FastCGIAddr string
 	// SharedSocket runs FastCGI workers on one shared listening socket.
 	SharedSocket bool
+	// FastCGINetwork is the FastCGI pool's sockets: "unix" (default) or "tcp".
+	FastCGINetwork string
 	// Rate, when positive, makes every cell an open loop (fixed rate, corrected for
 	// coordinated omission) at that many requests per second; Concurrency is then the number of
 	// connections opened at the start, more opened as the schedule needs, up to MaxConnections.
@@ -165,6 +168,9 @@ func (c Config) Validate() error {
 	}
 	if c.SharedSocket && c.MaxRequests > 0 {
 		errs = append(errs, errors.New("--max-requests needs per-worker sockets: drop --shared-socket"))
+	}
+	if err := fastcgi.CheckNetwork(c.FastCGINetwork); err != nil {
+		errs = append(errs, fmt.Errorf("--fastcgi-network: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -350,20 +356,24 @@ func runCell(ctx context.Context, cfg Config, serveCmd []string, p planned, phas
 			cell.Workers = runtime.NumCPU()
 		}
 	}
+	if p.strategy == "fastcgi" {
+		cell.FastCGISocket, cell.SharedSocket = fastCGISocket(cfg)
+	}
 	wl, err := loadgen.NewWorkload(p.workload, p.work)
 	if err != nil {
 		cell.Error = err.Error()
 		return cell, err
 	}
 	srv, err := startServe(ctx, serveCmd, ServeOptions{
-		Strategy:     p.strategy,
-		Program:      p.arg,
-		Timeout:      cfg.Timeout,
-		Workers:      cfg.Workers,
-		MaxRequests:  cfg.MaxRequests,
-		FastCGIAddr:  cfg.FastCGIAddr,
-		SharedSocket: cfg.SharedSocket,
-		CacheDir:     cfg.CacheDir,
+		Strategy:       p.strategy,
+		Program:        p.arg,
+		Timeout:        cfg.Timeout,
+		Workers:        cfg.Workers,
+		MaxRequests:    cfg.MaxRequests,
+		FastCGIAddr:    cfg.FastCGIAddr,
+		SharedSocket:   cfg.SharedSocket,
+		FastCGINetwork: cfg.FastCGINetwork,
+		CacheDir:       cfg.CacheDir,
 	}, cfg.Log)
 	if err != nil {
 		cell.Error = err.Error()
@@ -697,4 +707,18 @@ func hostInfo() HostInfo {
 		h.Kernel = strings.TrimSpace(string(data))
 	}
 	return h
+}
+
+// fastCGISocket says how the fastcgi strategy reaches its workers under cfg: over which
+// network, and whether they share one socket. A server at --fastcgi-addr is reached as its
+// address says, and its sharing is unknown (false).
+func fastCGISocket(cfg Config) (network string, shared bool) {
+	if cfg.FastCGIAddr != "" {
+		network, _, _ = fastcgi.ParseAddr(cfg.FastCGIAddr)
+		return network, false
+	}
+	if cfg.FastCGINetwork == "" {
+		return "unix", cfg.SharedSocket
+	}
+	return cfg.FastCGINetwork, cfg.SharedSocket
 }

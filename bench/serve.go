@@ -30,8 +30,10 @@ type ServeOptions struct {
 	// SharedSocket gives all FastCGI workers one listening socket (the spawn-fcgi / php-fpm
 	// model) instead of one each.
 	SharedSocket bool
-	CacheDir     string // where built-in apps are built
-	AllowRemote  bool   // permit --listen on a non-loopback address
+	// FastCGINetwork is the FastCGI pool's sockets: "unix" (default) or "tcp".
+	FastCGINetwork string
+	CacheDir       string // where built-in apps are built
+	AllowRemote    bool   // permit --listen on a non-loopback address
 }
 
 // Flags registers the serve flags on fs, with help text and defaults.
@@ -44,6 +46,7 @@ func (o *ServeOptions) Flags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.MaxRequests, "max-requests", 0, "recycle a FastCGI worker after this many requests (0: never)")
 	fs.StringVar(&o.FastCGIAddr, "fastcgi-addr", "", "use an already-running FastCGI server (unix:/path.sock or tcp:127.0.0.1:9000) instead of starting a pool")
 	fs.BoolVar(&o.SharedSocket, "shared-socket", false, "fastcgi: all workers accept on one listening socket, as spawn-fcgi and php-fpm do (no --max-requests then)")
+	fs.StringVar(&o.FastCGINetwork, "fastcgi-network", "unix", "fastcgi: the workers' sockets, unix or tcp (ports on 127.0.0.1)")
 	fs.StringVar(&o.CacheDir, "cache", "", "folder for built apps (default $CGIBENCH_CACHE or the user cache folder)")
 	fs.BoolVar(&o.AllowRemote, "allow-remote", false, "allow --listen on a non-loopback address")
 }
@@ -69,6 +72,9 @@ func (o ServeOptions) Args() []string {
 	if o.SharedSocket {
 		args = append(args, "--shared-socket")
 	}
+	if o.FastCGINetwork != "" {
+		args = append(args, "--fastcgi-network", o.FastCGINetwork)
+	}
 	if o.CacheDir != "" {
 		args = append(args, "--cache", o.CacheDir)
 	}
@@ -92,6 +98,9 @@ func (o ServeOptions) Validate() error {
 	cfg := strategies.Config{Timeout: o.Timeout, Workers: o.Workers, MaxRequests: o.MaxRequests}
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if err := fastcgi.CheckNetwork(o.FastCGINetwork); err != nil {
+		errs = append(errs, fmt.Errorf("--fastcgi-network: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -127,7 +136,7 @@ func Serve(ctx context.Context, o ServeOptions, stdout, logw io.Writer) error {
 	e, _ := lookupStrategy(o.Strategy)
 	strategy := e.strategy
 	if _, ok := strategy.(fastcgi.Strategy); ok {
-		strategy = fastcgi.Strategy{SharedSocket: o.SharedSocket}
+		strategy = fastcgi.Strategy{SharedSocket: o.SharedSocket, Network: o.FastCGINetwork}
 	}
 	b, err := strategy.Start(ctx, strategies.Config{
 		Program:     prog,

@@ -31,6 +31,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"load", "http://127.0.0.1:1/app", "--workload", "put"}, "--workload"},
 		{[]string{"serve", "--listen", "0.0.0.0:8080"}, "--allow-remote"},
 		{[]string{"serve", "--strategy", "nope"}, `unknown strategy "nope"`},
+		{[]string{"serve", "--strategy", "fastcgi", "--program", "c", "--fastcgi-network", "udp"}, `--fastcgi-network: network "udp": use unix or tcp`},
+		{[]string{"run", "--fastcgi-network", "udp"}, `--fastcgi-network: network "udp": use unix or tcp`},
 		{[]string{"programs", "--mode", "soap"}, `--mode "soap"`},
 		{[]string{"run", "--slo-p99", "50ms"}, "--slo-p99 needs --rate"},
 		{[]string{"run", "--max-connections", "50"}, "--max-connections needs --rate"},

@@ -71,10 +71,8 @@ func (cfg PoolConfig) Validate() error {
 	if cfg.SharedSocket && cfg.MaxRequests > 0 {
 		errs = append(errs, ErrSharedMaxRequests)
 	}
-	switch cfg.Network {
-	case "", "unix", "tcp":
-	default:
-		errs = append(errs, fmt.Errorf("network %q: use unix or tcp", cfg.Network))
+	if err := CheckNetwork(cfg.Network); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.StopGrace < 0 || cfg.StartTimeout < 0 {
 		errs = append(errs, errors.New("stop grace and start timeout must not be negative"))
@@ -99,6 +97,15 @@ func (cfg PoolConfig) resolve() PoolConfig {
 		cfg.Logger = log.New(io.Discard, "", 0)
 	}
 	return cfg
+}
+
+// CheckNetwork checks a pool's socket network: "unix", "tcp" or "" (unix).
+func CheckNetwork(network string) error {
+	switch network {
+	case "", "unix", "tcp":
+		return nil
+	}
+	return fmt.Errorf("network %q: use unix or tcp", network)
 }
 
 // ErrSharedMaxRequests is Validate's error for MaxRequests with SharedSocket: the pool cannot
@@ -251,7 +258,7 @@ func StartPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 			answer += " " + name + "=" + v
 		}
 	}
-	where := "a socket each"
+	where := "a " + cfg.Network + " socket each"
 	if p.shared != nil {
 		where = "one shared socket, " + p.shared.network + ":" + p.shared.addr
 	}

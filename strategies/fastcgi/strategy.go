@@ -21,6 +21,9 @@ type Strategy struct {
 	// SharedSocket runs the pool as spawn-fcgi and php-fpm do: all the workers accept on one
 	// socket (PoolConfig.SharedSocket). Config.MaxRequests cannot be used with it.
 	SharedSocket bool
+	// Network is the pool's sockets: "unix" (the default) or "tcp" (ports on 127.0.0.1), as
+	// PoolConfig.Network.
+	Network string
 }
 
 var _ strategies.Strategy = Strategy{}
@@ -62,6 +65,9 @@ func (s Strategy) Start(ctx context.Context, cfg strategies.Config) (strategies.
 		if s.SharedSocket {
 			logger.Printf("fastcgi: shared-socket ignored: the server at %s manages its own processes", cfg.FastCGIAddr)
 		}
+		if s.Network != "" {
+			logger.Printf("fastcgi: network %s ignored: the server's address %s says how to reach it", s.Network, cfg.FastCGIAddr)
+		}
 		client := &Client{Network: network, Address: address, MaxConns: workers, Logger: logger}
 		h := &Handler{Doer: client, Program: cfg.Program, Timeout: cfg.Timeout, Logger: logger}
 		var pids func() []int
@@ -76,6 +82,7 @@ func (s Strategy) Start(ctx context.Context, cfg strategies.Config) (strategies.
 		Workers:      workers,
 		MaxRequests:  cfg.MaxRequests,
 		SharedSocket: s.SharedSocket,
+		Network:      s.Network,
 		Logger:       logger,
 	})
 	if err != nil {
