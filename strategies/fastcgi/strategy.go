@@ -65,8 +65,8 @@ func (s Strategy) Start(ctx context.Context, cfg strategies.Config) (strategies.
 		if s.SharedSocket {
 			logger.Printf("fastcgi: shared-socket ignored: the server at %s manages its own processes", cfg.FastCGIAddr)
 		}
-		if s.Network != "" {
-			logger.Printf("fastcgi: network %s ignored: the server's address %s says how to reach it", s.Network, cfg.FastCGIAddr)
+		if s.Network == "tcp" { // unix is the default, given or not
+			logger.Printf("fastcgi: network tcp ignored: the server's address %s says how to reach it", cfg.FastCGIAddr)
 		}
 		client := &Client{Network: network, Address: address, MaxConns: workers, Logger: logger}
 		h := &Handler{Doer: client, Program: cfg.Program, Timeout: cfg.Timeout, Logger: logger}
