@@ -6,7 +6,8 @@
 // hold yet, small input types of this package (IntervalPoint for a per-interval time series,
 // StartupBreakdown for the cost of starting a CGI program). What flows out is always bytes on an
 // io.Writer. No function here creates a file, except WriteAll, which writes the whole set into
-// one folder.
+// one folder, and SaveJSON, which writes results.json; both replace a file by a rename, never
+// in place.
 //
 //   - ReadJSON, WriteJSON: results.json in and out; ReadJSON refuses a schema newer than
 //     bench.SchemaVersion rather than misreading it.

@@ -441,3 +441,61 @@ func TestWriteAll(t *testing.T) {
 		t.Error("results.json does not read back as the results written")
 	}
 }
+
+// TestWriteAllAtomic: every file is replaced by a rename, so a results.json that WriteAll
+// rewrites in its own folder (cgibench report DIR/results.json --out DIR) is never half
+// written; no temporary file is left behind, and the files are readable by others (0644).
+func TestWriteAllAtomic(t *testing.T) {
+	dir := t.TempDir()
+	r := fixture(t)
+	path := filepath.Join(dir, FileJSON)
+	if err := SaveJSON(path, r); err != nil {
+		t.Fatal(err)
+	}
+	// A reader holding the old file keeps its whole content while the folder is rewritten.
+	old, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	// Other results, so that a file rewritten in place would show through the old descriptor.
+	r2 := fixture(t)
+	r2.Cells = r2.Cells[:1]
+	if err := WriteAll(dir, r2); err != nil {
+		t.Fatal(err)
+	}
+	if err := SaveJSON(path, r2); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadJSON(old); err != nil || !reflect.DeepEqual(got, r) {
+		t.Errorf("the results.json open before the rewrite: err %v, same results %v; want the old file, whole (replaced by a rename, not rewritten in place)", err, reflect.DeepEqual(got, r))
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadJSON(f)
+	f.Close()
+	if err != nil || len(got.Cells) != 1 {
+		t.Errorf("results.json after the rewrite: %v; want the new results", err)
+	}
+	err = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if strings.HasSuffix(p, ".tmp") {
+			t.Errorf("temporary file left behind: %s", p)
+		}
+		info, err := d.Info()
+		if err == nil && info.Mode().Perm() != 0o644 {
+			t.Errorf("%s: mode %v; want 0644", p, info.Mode().Perm())
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := SaveJSON(filepath.Join(dir, "missing", FileJSON), r); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("SaveJSON into a missing folder: %v; want an error naming the path", err)
+	}
+}

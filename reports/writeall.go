@@ -57,8 +57,8 @@ func WriteAll(dir string, r *bench.Results) error {
 		if buf.Len() == 0 {
 			return false
 		}
-		if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644); err != nil {
-			errs = append(errs, fmt.Errorf("reports: %w", err))
+		if err := writeFile(filepath.Join(dir, name), buf.Bytes()); err != nil {
+			errs = append(errs, err)
 			return false
 		}
 		return err == nil
@@ -105,4 +105,40 @@ func removeStalePlots(dir string, plots []Plot) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// SaveJSON writes r to path as results.json, atomically (see writeFile): a run saves its
+// results with it after every cell.
+func SaveJSON(path string, r *bench.Results) error {
+	var buf bytes.Buffer
+	if err := WriteJSON(&buf, r); err != nil {
+		return err
+	}
+	return writeFile(path, buf.Bytes())
+}
+
+// writeFile replaces path with data atomically: it writes a temporary file in the same folder
+// and renames it over path, so that an interrupted write leaves the old file or the new one,
+// never part of either. That matters for results.json, which WriteAll may be rewriting in the
+// folder it was read from.
+func writeFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("reports: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // after the rename, there is nothing left to remove
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("reports: writing %s: %w", path, err)
+	}
+	return nil
 }

@@ -149,19 +149,7 @@ func checkCells(res *bench.Results) error {
 
 // saveResults writes results.json atomically, so an interrupted run never leaves half a file.
 func saveResults(path string, r *bench.Results) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".results-*.json")
-	if err != nil {
-		return fmt.Errorf("saving results: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := reports.WriteJSON(tmp, r); err != nil {
-		tmp.Close()
-		return fmt.Errorf("saving results: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("saving results: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := reports.SaveJSON(path, r); err != nil {
 		return fmt.Errorf("saving results: %w", err)
 	}
 	return nil
