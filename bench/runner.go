@@ -415,13 +415,7 @@ func runCell(ctx context.Context, cfg Config, serveCmd []string, p planned, phas
 		smp = startSampler(ctx, fs, srv.pid())
 	}
 	self0 := selfCPU()
-	var out *loadgen.Result
-	var search *loadgen.SearchResult
-	if cfg.Search != nil {
-		search, err = loadgen.Search(ctx, lcfg, *cfg.Search)
-	} else {
-		out, err = loadgen.Run(ctx, lcfg)
-	}
+	loads, err := LoadCell(ctx, &cell, lcfg, cfg.Search)
 	self1 := selfCPU()
 	if fsErr == nil {
 		cpu1 := treeCPU(fs, srv.pid())
@@ -437,24 +431,15 @@ func runCell(ctx context.Context, cfg Config, serveCmd []string, p planned, phas
 	// The resources cover the whole load: every step of a search (the steps have no warm-up
 	// of their own, so every request the CPU went to is counted).
 	var requests int64
-	var logs []*loadgen.Result
-	if search != nil {
-		FillCapacity(&cell, cfg.Search.WithDefaults(), search)
-		for _, st := range search.Steps {
-			requests += st.Result.Requests
-			logs = append(logs, st.Result)
-		}
-	} else {
-		FillCell(&cell, out)
-		requests = out.Requests
-		logs = append(logs, out)
+	for _, l := range loads {
+		requests += l.Requests
 	}
 	if requests > 0 {
 		res.CPUPerRequestNS = float64(res.ServerCPUNS+res.ChildrenCPUNS) / float64(requests)
 	}
 	cell.Resources = &res
 	if cfg.HlogDir != "" {
-		if err := writeHlogs(cfg.HlogDir, p, logs, search != nil); err != nil {
+		if err := writeHlogs(cfg.HlogDir, p, loads, cfg.Search != nil); err != nil {
 			fmt.Fprintf(cfg.Log, "cgibench: %s: %v\n", p.label(), err)
 			return cell, err
 		}
@@ -516,6 +501,30 @@ func FileStem(s string) string {
 		}
 		return '-'
 	}, s)
+}
+
+// LoadCell runs lcfg's load, or the capacity search when search is set, and fills cell with
+// what it measured (FillCell, FillCapacity). It returns the loads it ran, one per step of a
+// search, for their interval logs; on error, none, and cell is left as it was.
+func LoadCell(ctx context.Context, cell *Cell, lcfg loadgen.Config, search *loadgen.SearchConfig) ([]*loadgen.Result, error) {
+	if search == nil {
+		out, err := loadgen.Run(ctx, lcfg)
+		if err != nil {
+			return nil, err
+		}
+		FillCell(cell, out)
+		return []*loadgen.Result{out}, nil
+	}
+	out, err := loadgen.Search(ctx, lcfg, *search)
+	if err != nil {
+		return nil, err
+	}
+	FillCapacity(cell, search.WithDefaults(), out)
+	loads := make([]*loadgen.Result, len(out.Steps))
+	for i, st := range out.Steps {
+		loads[i] = st.Result
+	}
+	return loads, nil
 }
 
 // FillCell copies a load result into a cell: the figures, the open-loop figures when it was one,

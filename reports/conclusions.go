@@ -38,7 +38,7 @@ func Conclusions(r *bench.Results) []string {
 	cells := sortedCells(r)
 	var usable []*bench.Cell
 	for _, c := range cells {
-		if comparable(c) {
+		if comparableCell(c) {
 			usable = append(usable, c)
 		}
 	}
@@ -62,18 +62,12 @@ func capacityConclusions(cells []*bench.Cell) []string {
 		conc, work        int
 		bounds            string
 	}
-	groups := make(map[key][]*bench.Cell)
-	var order []key
-	for _, c := range cells {
+	order, groups := groupCells(cells, func(c *bench.Cell) (key, bool) {
 		if c.Capacity == nil || c.Error != "" || c.Capacity.Bound == "cancelled" {
-			continue
+			return key{}, false
 		}
-		k := key{c.Program, c.Workload, c.Concurrency, c.Work, capacityBounds(c.Capacity)}
-		if groups[k] == nil {
-			order = append(order, k)
-		}
-		groups[k] = append(groups[k], c)
-	}
+		return key{c.Program, c.Workload, c.Concurrency, c.Work, capacityBounds(c.Capacity)}, true
+	})
 	var out []string
 	for _, k := range order {
 		var parts []string
@@ -118,9 +112,9 @@ func omissionConclusions(cells []*bench.Cell) []string {
 	return out
 }
 
-// comparable reports whether a cell's figures can be set against another's: measured in full,
+// comparableCell reports whether a cell's figures can be set against another's: measured in full,
 // closed-loop, with few errors.
-func comparable(c *bench.Cell) bool {
+func comparableCell(c *bench.Cell) bool {
 	return c.Error == "" && !c.Partial && c.Requests > 0 && c.RateRPS == 0 &&
 		float64(totalErrors(c)) < maxErrorShare*float64(c.Requests)
 }

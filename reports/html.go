@@ -22,12 +22,13 @@ func WriteHTML(w io.Writer, r *bench.Results) error {
 	t := newTable(r)
 	cols, values := t.without("workload")
 	page := htmlPage{
-		Facts:       runFacts(r),
-		Partial:     t.partial,
-		Conclusions: Conclusions(r),
-		Notes:       t.notes,
-		Capacity:    t.capacity,
-		Skipped:     t.skipped,
+		Facts:         runFacts(r),
+		Partial:       t.partial,
+		Conclusions:   Conclusions(r),
+		Notes:         t.notes,
+		Capacity:      t.capacity,
+		CapacityIntro: capacityIntro,
+		Skipped:       t.skipped,
 	}
 	for _, c := range cols {
 		page.Heads = append(page.Heads, htmlCell{Text: c.head, Num: c.num})
@@ -94,8 +95,10 @@ type htmlPage struct {
 	Tables      []htmlTable
 	Notes       []string
 	Capacity    []string
-	Skipped     []string
-	Plots       []htmlPlot
+	// CapacityIntro is the sentence above Capacity, the Markdown report's too.
+	CapacityIntro string
+	Skipped       []string
+	Plots         []htmlPlot
 }
 
 type htmlTable struct {
@@ -190,7 +193,7 @@ figcaption { color: #555; font-size: 0.9em; }
 {{- end}}
 {{- if .Capacity}}
 <h2>Capacity</h2>
-<p>The highest rate each cell sustained in an open-loop search (latency from each request's intended start).</p>
+<p>{{.CapacityIntro}}</p>
 <ul>
 {{- range .Capacity}}
 <li>{{.}}</li>

@@ -75,7 +75,7 @@ func WriteMarkdown(w io.Writer, r *bench.Results, plotLinks []PlotLink) error {
 		}
 	}
 	if len(t.capacity) > 0 {
-		b.WriteString("\n## Capacity\n\nThe highest rate each cell sustained in an open-loop search (latency from each request's intended start).\n\n")
+		b.WriteString("\n## Capacity\n\n" + capacityIntro + "\n\n")
 		for _, c := range t.capacity {
 			fmt.Fprintf(&b, "- %s\n", mdEscape(c))
 		}

@@ -91,18 +91,9 @@ func Plots(r *bench.Results) []Plot {
 		workload string
 		rate     float64
 	}
-	spectra := make(map[spectrumKey][]*bench.Cell)
-	var spectrumOrder []spectrumKey
-	for _, c := range ok {
-		if c.Work != 0 || !histogramUsable(c) {
-			continue
-		}
-		k := spectrumKey{c.Workload, rateGroup(c)}
-		if spectra[k] == nil {
-			spectrumOrder = append(spectrumOrder, k)
-		}
-		spectra[k] = append(spectra[k], c)
-	}
+	spectrumOrder, spectra := groupCells(ok, func(c *bench.Cell) (spectrumKey, bool) {
+		return spectrumKey{c.Workload, rateGroup(c)}, c.Work == 0 && histogramUsable(c)
+	})
 	for _, k := range spectrumOrder {
 		cells := spectra[k]
 		concs := distinct(cells, func(c *bench.Cell) int { return c.Concurrency })
@@ -119,24 +110,11 @@ func Plots(r *bench.Results) []Plot {
 		rate     float64
 		work     int
 	}
-	timed := make(map[seriesKey][]*bench.Cell)
-	var timedOrder []seriesKey
-	for _, c := range ok {
-		if len(c.Intervals) < MinTimeSeriesIntervals {
-			continue
-		}
-		k := seriesKey{c.Workload, c.Concurrency, rateGroup(c), c.Work}
-		if timed[k] == nil {
-			timedOrder = append(timedOrder, k)
-		}
-		timed[k] = append(timed[k], c)
-	}
+	timedOrder, timed := groupCells(ok, func(c *bench.Cell) (seriesKey, bool) {
+		return seriesKey{c.Workload, c.Concurrency, rateGroup(c), c.Work}, len(c.Intervals) >= MinTimeSeriesIntervals
+	})
 	for _, k := range timedOrder {
-		name := fmt.Sprintf("timeseries-%s-c%d", k.workload, k.conc) + rateSuffix(k.rate)
-		if k.work > 0 {
-			name += fmt.Sprintf("-w%d", k.work)
-		}
-		add(name, timed[k], timeSeriesFigure)
+		add(fmt.Sprintf("timeseries-%s-c%d", k.workload, k.conc)+rateSuffix(k.rate)+workSuffix(k.work), timed[k], timeSeriesFigure)
 	}
 
 	// Capacity searches, per workload, concurrency and work.
@@ -144,36 +122,17 @@ func Plots(r *bench.Results) []Plot {
 		workload   string
 		conc, work int
 	}
-	searched := make(map[capKey][]*bench.Cell)
-	var capOrder []capKey
-	for _, c := range ok {
-		if c.Capacity != nil && len(c.Capacity.Steps) > 0 {
-			k := capKey{c.Workload, c.Concurrency, c.Work}
-			if searched[k] == nil {
-				capOrder = append(capOrder, k)
-			}
-			searched[k] = append(searched[k], c)
-		}
-	}
+	capOrder, searched := groupCells(ok, func(c *bench.Cell) (capKey, bool) {
+		return capKey{c.Workload, c.Concurrency, c.Work}, c.Capacity != nil && len(c.Capacity.Steps) > 0
+	})
 	for _, k := range capOrder {
-		name := fmt.Sprintf("capacity-%s-c%d", k.workload, k.conc)
-		if k.work > 0 {
-			name += fmt.Sprintf("-w%d", k.work)
-		}
-		add(name, searched[k], capacityFigure)
+		add(fmt.Sprintf("capacity-%s-c%d", k.workload, k.conc)+workSuffix(k.work), searched[k], capacityFigure)
 	}
 
 	// Closed-loop cells without work, per workload.
-	closed := make(map[string][]*bench.Cell)
-	var workloads []string
-	for _, c := range ok {
-		if c.RateRPS == 0 && c.Work == 0 {
-			if closed[c.Workload] == nil {
-				workloads = append(workloads, c.Workload)
-			}
-			closed[c.Workload] = append(closed[c.Workload], c)
-		}
-	}
+	workloads, closed := groupCells(ok, func(c *bench.Cell) (string, bool) {
+		return c.Workload, c.RateRPS == 0 && c.Work == 0
+	})
 	for _, wl := range workloads {
 		cells := closed[wl]
 		if len(distinct(cells, func(c *bench.Cell) int { return c.Concurrency })) >= 2 {
@@ -192,17 +151,9 @@ func Plots(r *bench.Results) []Plot {
 		workload string
 		conc     int
 	}
-	worked := make(map[workKey][]*bench.Cell)
-	var workOrder []workKey
-	for _, c := range ok {
-		if c.RateRPS == 0 && c.Work > 0 && c.LatencyNS.P50 > 0 {
-			k := workKey{c.Workload, c.Concurrency}
-			if worked[k] == nil {
-				workOrder = append(workOrder, k)
-			}
-			worked[k] = append(worked[k], c)
-		}
-	}
+	workOrder, worked := groupCells(ok, func(c *bench.Cell) (workKey, bool) {
+		return workKey{c.Workload, c.Concurrency}, c.RateRPS == 0 && c.Work > 0 && c.LatencyNS.P50 > 0
+	})
 	for _, k := range workOrder {
 		cells := worked[k]
 		if len(distinct(cells, func(c *bench.Cell) int { return c.Work })) >= 2 &&
@@ -211,6 +162,32 @@ func Plots(r *bench.Results) []Plot {
 		}
 	}
 	return out
+}
+
+// groupCells groups cells by key, the groups in the order of their first cell; a cell for which
+// key reports false is left out.
+func groupCells[K comparable](cells []*bench.Cell, key func(*bench.Cell) (K, bool)) ([]K, map[K][]*bench.Cell) {
+	groups := make(map[K][]*bench.Cell)
+	var order []K
+	for _, c := range cells {
+		k, ok := key(c)
+		if !ok {
+			continue
+		}
+		if groups[k] == nil {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], c)
+	}
+	return order, groups
+}
+
+// workSuffix names a work=N in plot names: "-w1000", or "" without work.
+func workSuffix(work int) string {
+	if work > 0 {
+		return fmt.Sprintf("-w%d", work)
+	}
+	return ""
 }
 
 // capacityGroup is the rateGroup of capacity searches: each cell ended at its own highest

@@ -205,6 +205,9 @@ func cellNote(c *bench.Cell) string {
 	return strings.Join(parts, "; ")
 }
 
+// capacityIntro heads the capacity lines in the Markdown and HTML reports.
+const capacityIntro = "The highest rate each cell sustained in an open-loop search (latency from each request's intended start)."
+
 // capacityBounds says what a sustainable rate had to keep to: "p99 ≤ 50.0ms, errors ≤ 0.1%".
 func capacityBounds(cp *bench.Capacity) string {
 	bounds := "errors ≤ " + formatPercent(cp.MaxErrorRate)

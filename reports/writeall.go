@@ -27,11 +27,11 @@ const (
 // WriteAll writes the whole set of reports into dir, creating it if needed: results.json,
 // table.txt, results.csv, report.md (linking the PNG plots), report.html (self-contained), and
 // plots/NAME.png and plots/NAME.svg for every plot Plots chooses. Files of the same names are
-// replaced, and PNG and SVG files in plots/ that this set does not have (an earlier run's in
-// the same folder) are removed, so that the folder shows one run; nothing else is touched.
-// Each file is rendered in memory first, so a report that fails leaves no half-written file (report.html is still written when a plot in it
-// fails, with a note in its place); the others are still written and every failure is
-// returned, joined.
+// replaced, by a rename (writeFile), and PNG and SVG files in plots/ that this set does not
+// have (an earlier run's in the same folder) are removed, so that the folder shows one run;
+// nothing else is touched. Each file is rendered in memory first, so a report that fails
+// leaves no half-written file (report.html is still written when a plot in it fails, with a
+// note in its place); the others are still written and every failure is returned, joined.
 func WriteAll(dir string, r *bench.Results) error {
 	if r == nil {
 		return errNilResults

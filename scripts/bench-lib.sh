@@ -76,8 +76,10 @@ b = [list(map(float, m.split())) for m in rest[cut + 1:]]
 ra, rb = [m[0] for m in a], [m[0] for m in b]
 ma, mb = statistics.median(ra), statistics.median(rb)
 print(f"{gen:14s} {la} {ma:8.0f} req/s   {lb} {mb:8.0f} req/s   ratio {ma/mb:.2f}x   (rounds: {ra} vs {rb})")
-ca = statistics.median(m[2] / hz * 1e6 / m[1] for m in a if m[1] > 0) if any(m[1] > 0 for m in a) else 0
-cb = statistics.median(m[2] / hz * 1e6 / m[1] for m in b if m[1] > 0) if any(m[1] > 0 for m in b) else 0
+def cpu_us(ms):  # median server CPU per request, µs; 0 without figures
+    per = [m[2] / hz * 1e6 / m[1] for m in ms if m[1] > 0]
+    return statistics.median(per) if per else 0
+ca, cb = cpu_us(a), cpu_us(b)
 if ca > 0 and cb > 0:
     print(f"{'':14s} server's own CPU per request: {la} {ca:.1f} µs, {lb} {cb:.1f} µs, ratio {ca/cb:.2f}x")
 PY

@@ -58,26 +58,9 @@ var loadCmd = &command{
 			res := &bench.Results{Schema: bench.SchemaVersion, Tool: "cgibench " + bench.Version, StartedAt: time.Now().UTC()}
 			cell := bench.Cell{Strategy: "external", Program: hostOf(c.URL), Workload: workload, Concurrency: c.Concurrency,
 				RateRPS: c.Rate, Work: work, Errors: map[string]int64{}}
-			var logs []*loadgen.Result // for --hlog
-			var runErr error
-			if search != nil {
-				out, err := loadgen.Search(ctx, c, *search)
-				if out == nil {
-					return err
-				}
-				bench.FillCapacity(&cell, *search, out)
-				for _, st := range out.Steps {
-					logs = append(logs, st.Result)
-				}
-				runErr = err
-			} else {
-				out, err := loadgen.Run(ctx, c)
-				if out == nil {
-					return err
-				}
-				bench.FillCell(&cell, out)
-				logs = append(logs, out)
-				runErr = err
+			logs, err := bench.LoadCell(ctx, &cell, c, search) // logs: for --hlog
+			if err != nil {
+				return err
 			}
 			res.Cells = []bench.Cell{cell}
 			res.Partial = cell.Partial
@@ -99,9 +82,6 @@ var loadCmd = &command{
 			}
 			if err := printSummary(stdout, res); err != nil {
 				return err
-			}
-			if runErr != nil {
-				return runErr
 			}
 			if res.Partial {
 				return context.Canceled
