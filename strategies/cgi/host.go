@@ -51,9 +51,12 @@ type Host struct {
 
 	once      sync.Once
 	devNull   *os.File
+	devNullFd int
 	devNullEr error
 	baseEnv   []string
 	dir       string
+	argv      []string
+	sys       *syscall.SysProcAttr
 }
 
 // ErrTimeout is logged when a program overran the timeout and was killed.
@@ -61,6 +64,16 @@ var ErrTimeout = errors.New("cgi: program timed out")
 
 func (h *Host) init() {
 	h.devNull, h.devNullEr = os.Open(os.DevNull)
+	if h.devNullEr == nil {
+		h.devNullFd = int(h.devNull.Fd())
+	}
+	h.argv = h.Program.Argv()
+	h.sys = &syscall.SysProcAttr{
+		// The program leads its own process group, so a timeout kills what it started too.
+		Setpgid: true,
+		// If the host dies, so does the program.
+		Pdeathsig: syscall.SIGKILL,
+	}
 	h.baseEnv = []string{"PATH=" + DefaultPath}
 	for _, name := range h.InheritEnv {
 		if v, ok := os.LookupEnv(name); ok {
@@ -74,8 +87,7 @@ func (h *Host) init() {
 	h.baseEnv = append(h.baseEnv, h.Program.Env...)
 	h.dir = h.Program.Dir
 	if h.dir == "" {
-		argv := h.Program.Argv()
-		h.dir = filepath.Dir(argv[len(argv)-1])
+		h.dir = filepath.Dir(h.argv[len(h.argv)-1])
 	}
 	if h.Timeout == 0 {
 		h.Timeout = strategies.DefaultTimeout
@@ -122,38 +134,36 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 	env = append(env, h.baseEnv...)
 
-	stdoutR, stdoutW, err := os.Pipe()
+	stdoutR, stdoutW, err := outPipe()
 	if err != nil {
-		h.fail(w, http.StatusInternalServerError, "stdout pipe: %v", err)
+		h.fail(w, http.StatusInternalServerError, "stdout %v", err)
 		return
 	}
 	defer stdoutR.Close()
-	stderrR, stderrW, err := os.Pipe()
+	stderrR, stderrW, err := outPipe()
 	if err != nil {
-		stdoutW.Close()
-		h.fail(w, http.StatusInternalServerError, "stderr pipe: %v", err)
+		syscall.Close(stdoutW)
+		h.fail(w, http.StatusInternalServerError, "stderr %v", err)
 		return
 	}
-	stdin := h.devNull
+	stdin := h.devNullFd
 	var stdinW *os.File
 	var rest io.Reader // body left to copy after the fork
 	if bodyLen > 0 {
-		var stdinR *os.File
-		if stdinR, stdinW, err = os.Pipe(); err != nil {
-			stdoutW.Close()
-			stderrW.Close()
+		if stdin, stdinW, err = inPipe(); err != nil {
+			syscall.Close(stdoutW)
+			syscall.Close(stderrW)
 			stderrR.Close()
-			h.fail(w, http.StatusInternalServerError, "stdin pipe: %v", err)
+			h.fail(w, http.StatusInternalServerError, "stdin %v", err)
 			return
 		}
-		defer stdinR.Close()
-		stdin = stdinR
 		// Write what fits into the pipe now: for most requests the whole body, with no goroutine.
 		n := min(bodyLen, prefill)
 		if _, err := io.CopyN(stdinW, body, n); err != nil {
+			syscall.Close(stdin)
 			stdinW.Close()
-			stdoutW.Close()
-			stderrW.Close()
+			syscall.Close(stdoutW)
+			syscall.Close(stderrW)
 			stderrR.Close()
 			h.fail(w, http.StatusBadRequest, "reading request body: %v", err)
 			return
@@ -163,22 +173,17 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	proc, err := os.StartProcess(h.Program.Path, h.Program.Argv(), &os.ProcAttr{
+	pid, err := syscall.ForkExec(h.Program.Path, h.argv, &syscall.ProcAttr{
 		Dir:   h.dir,
 		Env:   env,
-		Files: []*os.File{stdin, stdoutW, stderrW},
-		Sys: &syscall.SysProcAttr{
-			// The program leads its own process group, so a timeout kills what it started too.
-			Setpgid: true,
-			// If the host dies, so does the program.
-			Pdeathsig: syscall.SIGKILL,
-		},
+		Files: []uintptr{uintptr(stdin), uintptr(stdoutW), uintptr(stderrW)},
+		Sys:   h.sys,
 	})
 	// The child has its copies; ours must close so that EOF arrives when the child is done.
-	stdoutW.Close()
-	stderrW.Close()
-	if stdin != h.devNull {
-		stdin.Close()
+	syscall.Close(stdoutW)
+	syscall.Close(stderrW)
+	if stdin != h.devNullFd {
+		syscall.Close(stdin)
 	}
 	if err != nil {
 		stderrR.Close()
@@ -188,15 +193,20 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusInternalServerError, "starting: %v", err)
 		return
 	}
-	pid := proc.Pid
 
 	// Kill the whole group on timeout or when the client goes away.
 	ctx, cancel := context.WithTimeout(r.Context(), h.Timeout)
 	defer cancel()
 	var killed atomic.Bool
+	var reapMu sync.Mutex
+	exited := false // the program is gone: the group id may be someone else's soon (reap)
 	stopKill := context.AfterFunc(ctx, func() {
-		killed.Store(true)
-		syscall.Kill(-pid, syscall.SIGKILL)
+		reapMu.Lock()
+		defer reapMu.Unlock()
+		if !exited {
+			killed.Store(true)
+			syscall.Kill(-pid, syscall.SIGKILL)
+		}
 	})
 
 	stderrDone := make(chan struct{})
@@ -237,7 +247,11 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// Reap the program; the timeout still applies (it may have closed stdout and lingered).
-	state, waitErr := proc.Wait()
+	state, waitErr := reap(pid, func() {
+		reapMu.Lock()
+		exited = true
+		reapMu.Unlock()
+	})
 	stopKill()
 	<-stderrDone
 	timedOut := killed.Load() && ctx.Err() == context.DeadlineExceeded && r.Context().Err() == nil
@@ -261,19 +275,12 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case sendErr != nil:
 		h.logf("pid %d: %v", pid, sendErr)
 		panic(http.ErrAbortHandler)
-	case waitErr != nil || !state.Success():
+	case waitErr != nil || !state.Exited() || state.ExitStatus() != 0:
 		h.logf("pid %d: exited after responding: %s", pid, exitText(state, waitErr))
 	}
 }
 
 var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
-
-func exitText(state *os.ProcessState, err error) string {
-	if err != nil {
-		return err.Error()
-	}
-	return state.String()
-}
 
 // drainStderr copies the program's stderr to the log, a line at a time, prefixed with its pid.
 func (h *Host) drainStderr(pid int, r *os.File, done chan<- struct{}) {

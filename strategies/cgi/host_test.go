@@ -61,6 +61,13 @@ func child(mode string) {
 	case "exit3":
 		fmt.Fprintf(out, "Content-Type: text/plain\n\npartial work\n")
 		os.Exit(3)
+	case "linger":
+		// Answer, close the output, and only then take time to exit.
+		fmt.Fprintf(out, "Content-Type: text/plain\n\nanswered\n")
+		out.Close()
+		os.Stderr.Close()
+		time.Sleep(300 * time.Millisecond)
+		os.Exit(4)
 	case "hang":
 		// Start a grandchild in our process group, record both pids, and never answer.
 		gc, err := os.StartProcess("/bin/sleep", []string{"sleep", "60"}, &os.ProcAttr{})
@@ -332,6 +339,110 @@ func TestStderrAndExitStatus(t *testing.T) {
 	}
 	if !strings.Contains(logBuf.String(), "exit status 3") {
 		t.Errorf("log %q lacks the exit status", logBuf)
+	}
+}
+
+// TestNoDescriptorLeak checks that the host closes every pipe it makes, whether the program
+// runs, reads a body, fails, or cannot be started at all.
+func TestNoDescriptorLeak(t *testing.T) {
+	dir := t.TempDir()
+	prog := dir + "/prog"
+	exe, err := os.ReadFile(self(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prog, exe, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logBuf := &syncBuffer{}
+	b, err := Strategy{}.Start(context.Background(), strategies.Config{
+		Program: strategies.Program{Name: "child", Path: prog, Env: []string{"CGI_TEST_CHILD=exit3", raceNoExitSleep}},
+		Timeout: 10 * time.Second,
+		Log:     logBuf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	client := &http.Client{Timeout: 20 * time.Second}
+	round := func(wantStatus int) {
+		t.Helper()
+		for i := range 10 {
+			var body io.Reader
+			method := "GET"
+			if i%2 == 1 {
+				method, body = "POST", strings.NewReader(strings.Repeat("x", 100<<10))
+			}
+			req, _ := http.NewRequest(method, b.URL(), body)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != wantStatus {
+				t.Fatalf("%s: status %d; want %d", method, resp.StatusCode, wantStatus)
+			}
+		}
+		client.CloseIdleConnections()
+	}
+	fds := func() int {
+		t.Helper()
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skipf("counting descriptors: %v", err)
+		}
+		return len(ents)
+	}
+	round(200) // warm: the server's listener, the poller, /dev/null
+	time.Sleep(50 * time.Millisecond)
+	before := fds()
+	round(200)
+	if err := os.Chmod(prog, 0o644); err != nil { // now the exec fails, after the pipes are made
+		t.Fatal(err)
+	}
+	round(http.StatusInternalServerError)
+	time.Sleep(50 * time.Millisecond)
+	if after := fds(); after > before {
+		t.Errorf("%d descriptors open after 20 more requests, %d before; want no more", after, before)
+	}
+	if !strings.Contains(logBuf.String(), "starting: permission denied") {
+		t.Errorf("log %q lacks the failed start", logBuf)
+	}
+}
+
+// TestLingerAfterOutput covers a program that closes its output and exits later: the host
+// waits for it (the blocking path of reap) and logs how it ended.
+func TestLingerAfterOutput(t *testing.T) {
+	url, logBuf := start(t, "linger", 10*time.Second)
+	req, _ := http.NewRequest("GET", url, nil)
+	t0 := time.Now()
+	if resp, body := do(t, req); resp.StatusCode != 200 || body != "answered\n" {
+		t.Errorf("got %d %q; want 200 answered", resp.StatusCode, body)
+	}
+	if d := time.Since(t0); d < 300*time.Millisecond {
+		t.Errorf("answered after %v; want the host to wait the 300ms the program lingers", d)
+	}
+	if !strings.Contains(logBuf.String(), "exited after responding: exit status 4") {
+		t.Errorf("log %q lacks the exit status", logBuf)
+	}
+}
+
+func TestExitText(t *testing.T) {
+	for _, tt := range []struct {
+		ws   syscall.WaitStatus
+		err  error
+		want string
+	}{
+		{0, nil, "exit status 0"},
+		{3 << 8, nil, "exit status 3"},
+		{syscall.WaitStatus(syscall.SIGKILL), nil, "signal: killed"},
+		{syscall.WaitStatus(syscall.SIGSEGV) | 0x80, nil, "signal: segmentation fault (core dumped)"},
+		{0, syscall.ECHILD, "no child processes"},
+	} {
+		if got := exitText(tt.ws, tt.err); got != tt.want {
+			t.Errorf("exitText(%#x, %v) = %q; want %q", uint32(tt.ws), tt.err, got, tt.want)
+		}
 	}
 }
 

@@ -1,0 +1,102 @@
+package cgi
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+	"unsafe"
+)
+
+// The host starts each program with syscall.ForkExec rather than os.StartProcess, and makes
+// its pipes by hand, because a request pays for every system call twice over here: once in
+// the call, and again in the Go scheduler's hand-offs when a call blocks. os.StartProcess and
+// os.Pipe do what a general-purpose API must: both ends of each pipe go into the network
+// poller (two fcntl and an epoll_ctl each), the child's ends come out again to be made
+// blocking, a pidfd is opened for every child, and Wait blocks a thread in waitid until the
+// child is gone. The host needs less: only its own ends in the poller, the child's ends plain
+// blocking descriptors, and no pidfd (the child is reaped by pid, which cannot be reused
+// before this host reaps it).
+
+// outPipe makes a pipe for the child's stdout or stderr: the reading end as a non-blocking
+// *os.File in the poller, and the writing end as a plain blocking descriptor for the child.
+// Both are close-on-exec, so no other child inherits them.
+func outPipe() (r *os.File, w int, err error) {
+	var p [2]int
+	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		return nil, -1, fmt.Errorf("pipe: %w", err)
+	}
+	if err := syscall.SetNonblock(p[1], false); err != nil {
+		syscall.Close(p[0])
+		syscall.Close(p[1])
+		return nil, -1, fmt.Errorf("pipe: %w", err)
+	}
+	return os.NewFile(uintptr(p[0]), "|0"), p[1], nil
+}
+
+// inPipe makes a pipe for the child's stdin: the reading end a plain blocking descriptor for
+// the child, the writing end a non-blocking *os.File in the poller.
+func inPipe() (r int, w *os.File, err error) {
+	var p [2]int
+	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		return -1, nil, fmt.Errorf("pipe: %w", err)
+	}
+	if err := syscall.SetNonblock(p[0], false); err != nil {
+		syscall.Close(p[0])
+		syscall.Close(p[1])
+		return -1, nil, fmt.Errorf("pipe: %w", err)
+	}
+	return p[0], os.NewFile(uintptr(p[1]), "|1"), nil
+}
+
+// reap waits for child pid to exit and collects its status. It calls exited in between, when
+// the child has exited but is still a zombie: until it is reaped its pid, and so the id of the
+// process group it leads, cannot be given to a new process, so a kill of the group that
+// exited has ruled out cannot hit a stranger.
+//
+// The host calls reap once the child's stdout is closed, when the child has nearly always
+// exited already: then neither call blocks. Otherwise (a program that closed its stdout and
+// lingers, or one being killed) the first blocks until the child is gone.
+func reap(pid int, exited func()) (syscall.WaitStatus, error) {
+	var info [128]byte // siginfo_t, unread: the status comes from wait4
+	for {
+		_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPID, uintptr(pid), uintptr(unsafe.Pointer(&info)), syscall.WEXITED|wNOWAIT, 0, 0)
+		if errno == 0 {
+			break
+		}
+		if errno != syscall.EINTR {
+			return 0, fmt.Errorf("waitid: %w", errno)
+		}
+	}
+	exited()
+	var ws syscall.WaitStatus
+	for {
+		_, err := syscall.Wait4(pid, &ws, 0, nil)
+		if err == nil {
+			return ws, nil
+		}
+		if err != syscall.EINTR {
+			return 0, fmt.Errorf("wait4: %w", err)
+		}
+	}
+}
+
+// waitid(2)'s idtype P_PID and option WNOWAIT, which package syscall does not name.
+const (
+	pPID    = 1
+	wNOWAIT = 0x1000000
+)
+
+// exitText says how a program ended, as os.ProcessState.String does.
+func exitText(ws syscall.WaitStatus, err error) string {
+	switch {
+	case err != nil:
+		return err.Error()
+	case ws.Exited():
+		return fmt.Sprintf("exit status %d", ws.ExitStatus())
+	case ws.Signaled() && ws.CoreDump():
+		return fmt.Sprintf("signal: %v (core dumped)", ws.Signal())
+	case ws.Signaled():
+		return fmt.Sprintf("signal: %v", ws.Signal())
+	}
+	return fmt.Sprintf("wait status %#x", uint32(ws))
+}
