@@ -37,20 +37,29 @@ rps_cgibench_load() {
 # rps_wrk prints wrk's req/s and request count against URL (one fixed GET with a query string).
 rps_wrk() { wrk -t2 -c"$CONC" -d"$DURATION" "$1?name=value&visits=1" | awk '/requests in/ {n=$1} /Requests\/sec/ {r=$2} END {printf "%.0f %d\n", r, n}'; }
 
-# cpu_ticks prints the CPU time, in clock ticks, that process PID has used itself: user plus
-# system, not counting its children, so a server's workers and CGI programs are left out. With
-# no PID it prints 0.
-cpu_ticks() { if [ -n "${1:-}" ]; then awk '{print $14 + $15}' "/proc/$1/stat"; else echo 0; fi; }
+# cpu_ticks prints two CPU times, in clock ticks (user plus system): what process PID has used
+# itself, its children left out, and what its children have used: the CGI programs it reaped
+# (cutime, cstime) and the workers still running, with what they reaped. With no PID it prints
+# "0 0".
+cpu_ticks() {
+	if [ -z "${1:-}" ]; then echo "0 0"; return; fi
+	local kids k
+	kids=$(ps -o pid= --ppid "$1" | tr -d ' ')
+	{
+		awk '{print "own", $14 + $15; print "kids", $16 + $17}' "/proc/$1/stat"
+		for k in $kids; do awk '{print "kids", $14 + $15 + $16 + $17}' "/proc/$k/stat" 2>/dev/null || true; done
+	} | awk '{t[$1] += $2} END {print t["own"] + 0, t["kids"] + 0}'
+}
 
-# measure GEN URL [PID] prints "req/s requests ticks": one measurement with generator GEN (after
-# its warm-up, when it has one) and the CPU ticks PID used meanwhile.
+# measure GEN URL [PID] prints "req/s requests ticks kid-ticks": one measurement with generator
+# GEN (after its warm-up, when it has one) and the CPU ticks PID and its children used meanwhile.
 measure() {
 	local t0 out t1
 	if declare -F "warm_$1" >/dev/null; then "warm_$1" "$2" || return; fi
-	t0=$(cpu_ticks "${3:-}")
+	t0=($(cpu_ticks "${3:-}"))
 	out=$("rps_$1" "$2") || return
-	t1=$(cpu_ticks "${3:-}")
-	echo "$out $((t1 - t0))"
+	t1=($(cpu_ticks "${3:-}"))
+	echo "$out $((t1[0] - t0[0])) $((t1[1] - t0[1]))"
 }
 
 # compare measures URL_A and URL_B alternately, ROUNDS times, with each generator available,
@@ -76,12 +85,19 @@ b = [list(map(float, m.split())) for m in rest[cut + 1:]]
 ra, rb = [m[0] for m in a], [m[0] for m in b]
 ma, mb = statistics.median(ra), statistics.median(rb)
 print(f"{gen:14s} {la} {ma:8.0f} req/s   {lb} {mb:8.0f} req/s   ratio {ma/mb:.2f}x   (rounds: {ra} vs {rb})")
-def cpu_us(ms):  # median server CPU per request, µs; 0 without figures
-    per = [m[2] / hz * 1e6 / m[1] for m in ms if m[1] > 0]
+def cpu_us(ms, i):  # median CPU per request of field i (2: server, 3: its children), µs; 0 without figures
+    per = [m[i] / hz * 1e6 / m[1] for m in ms if m[1] > 0]
     return statistics.median(per) if per else 0
-ca, cb = cpu_us(a), cpu_us(b)
+ca, cb = cpu_us(a, 2), cpu_us(b, 2)
 if ca > 0 and cb > 0:
     print(f"{'':14s} server's own CPU per request: {la} {ca:.1f} µs, {lb} {cb:.1f} µs, ratio {ca/cb:.2f}x")
+    ka, kb = cpu_us(a, 3), cpu_us(b, 3)
+    if ka > 0 and kb > 0:
+        # On a machine the load keeps busy, req/s is about CPUs / (CPU per request). A front end
+        # that cost nothing would leave the programs' share and the generator's (left out here,
+        # which only raises the bound), so A's throughput is at most (cb + kb) / kb times B's.
+        print(f"{'':14s} its programs' or workers' CPU per request: {la} {ka:.1f} µs, {lb} {kb:.1f} µs; "
+              f"a front end costing nothing would reach at most {(cb + kb) / kb:.2f}x {lb}'s req/s on a busy machine")
 PY
 	done
 }
