@@ -8,14 +8,14 @@ import (
 )
 
 // The host starts each program with syscall.ForkExec rather than os.StartProcess, and makes
-// its pipes by hand, because a request pays for every system call twice over here: once in
-// the call, and again in the Go scheduler's hand-offs when a call blocks. os.StartProcess and
-// os.Pipe do what a general-purpose API must: both ends of each pipe go into the network
-// poller (two fcntl and an epoll_ctl each), the child's ends come out again to be made
-// blocking, a pidfd is opened for every child, and Wait blocks a thread in waitid until the
-// child is gone. The host needs less: only its own ends in the poller, the child's ends plain
-// blocking descriptors, and no pidfd (the child is reaped by pid, which cannot be reused
-// before this host reaps it).
+// its pipes by hand. os.StartProcess and os.Pipe do what a general-purpose API must: both ends
+// of each pipe go into the network poller (an fcntl and an epoll_ctl each, and an epoll_ctl
+// more to close), the child's ends come out again to be made blocking, a pidfd is opened for
+// every child, and Wait parks a thread in waitid. The host needs less: only its own ends in the
+// poller, the child's ends plain blocking descriptors, and no pidfd (the child is reaped by
+// pid, which no other process can get before the host reaps it). That is about ten system
+// calls fewer per request, and with a CPU-bound machine every call that blocks also costs the
+// Go scheduler a hand-off (scripts/bench-cgi-host.sh prints the host's CPU per request).
 
 // outPipe makes a pipe for the child's stdout or stderr: the reading end as a non-blocking
 // *os.File in the poller, and the writing end as a plain blocking descriptor for the child.
