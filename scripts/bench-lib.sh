@@ -85,6 +85,12 @@ b = [list(map(float, m.split())) for m in rest[cut + 1:]]
 ra, rb = [m[0] for m in a], [m[0] for m in b]
 ma, mb = statistics.median(ra), statistics.median(rb)
 print(f"{gen:14s} {la} {ma:8.0f} req/s   {lb} {mb:8.0f} req/s   ratio {ma/mb:.2f}x   (rounds: {ra} vs {rb})")
+# Round i measured A then B a few seconds apart, so its ratio is the fairest single comparison;
+# how they spread, and how often A came out ahead, says how far to trust the ratio of medians.
+pr = sorted(x / y for x, y in zip(ra, rb) if y > 0)
+if pr:
+    ahead = sum(r > 1 for r in pr)
+    print(f"{'':14s} per-round ratios {', '.join(f'{r:.2f}' for r in pr)}: {la} ahead in {ahead} of {len(pr)} rounds")
 def cpu_us(ms, i):  # median CPU per request of field i (2: server, 3: its children), µs; 0 without figures
     per = [m[i] / hz * 1e6 / m[1] for m in ms if m[1] > 0]
     return statistics.median(per) if per else 0
