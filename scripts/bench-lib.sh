@@ -44,7 +44,7 @@ rps_wrk() { wrk -t2 -c"$CONC" -d"$DURATION" "$1?name=value&visits=1" | awk '/req
 cpu_ticks() {
 	if [ -z "${1:-}" ]; then echo "0 0"; return; fi
 	local kids k
-	kids=$(ps -o pid= --ppid "$1" | tr -d ' ')
+	kids=$(ps -o pid= --ppid "$1" | tr -d ' ' || true)
 	{
 		awk '{print "own", $14 + $15; print "kids", $16 + $17}' "/proc/$1/stat"
 		for k in $kids; do awk '{print "kids", $14 + $15 + $16 + $17}' "/proc/$k/stat" 2>/dev/null || true; done

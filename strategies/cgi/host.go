@@ -148,7 +148,8 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	stdin := h.devNullFd
 	var stdinW *os.File
-	var rest io.Reader // body left to copy after the fork
+	var rest io.Reader         // body left to copy after the fork
+	var restBuf *[prefill]byte // rest's first part, back to prefillPool when copied
 	if bodyLen > 0 {
 		if stdin, stdinW, err = inPipe(); err != nil {
 			syscall.Close(stdoutW)
@@ -157,19 +158,34 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, http.StatusInternalServerError, "stdin %v", err)
 			return
 		}
-		// Write what fits into the pipe now: for most requests the whole body, with no goroutine.
-		n := min(bodyLen, prefill)
-		if _, err := io.CopyN(stdinW, body, n); err != nil {
+		// Write what the pipe takes now, without waiting: for most requests the whole body, with
+		// no goroutine. The program does not exist yet, so a write that waited for room would
+		// wait forever, and a pipe can be smaller than prefill (a page, for a user over
+		// fs.pipe-user-pages-soft).
+		buf := prefillPool.Get().(*[prefill]byte)
+		first := buf[:min(bodyLen, prefill)]
+		code := http.StatusBadRequest
+		n, err := io.ReadFull(body, first)
+		if err != nil {
+			err = fmt.Errorf("reading request body: %w", err)
+		} else if n, err = writeNow(stdinW, first); err != nil {
+			code, err = http.StatusInternalServerError, fmt.Errorf("writing to the program's stdin: %w", err)
+		}
+		if err != nil {
+			prefillPool.Put(buf)
 			syscall.Close(stdin)
 			stdinW.Close()
 			syscall.Close(stdoutW)
 			syscall.Close(stderrW)
 			stderrR.Close()
-			h.fail(w, http.StatusBadRequest, "reading request body: %v", err)
+			h.fail(w, code, "%v", err)
 			return
 		}
-		if bodyLen > n {
-			rest = io.LimitReader(body, bodyLen-n)
+		if left := first[n:]; len(left) > 0 || bodyLen > int64(len(first)) {
+			rest = io.MultiReader(bytes.NewReader(left), io.LimitReader(body, bodyLen-int64(len(first))))
+			restBuf = buf
+		} else {
+			prefillPool.Put(buf)
 		}
 	}
 
@@ -202,11 +218,17 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	exited := false // the program is gone: the group id may be someone else's soon (reap)
 	stopKill := context.AfterFunc(ctx, func() {
 		reapMu.Lock()
-		defer reapMu.Unlock()
 		if !exited {
 			killed.Store(true)
 			syscall.Kill(-pid, syscall.SIGKILL)
+			syscall.Kill(pid, syscall.SIGKILL) // in case it left its group
 		}
+		reapMu.Unlock()
+		// What escaped the group (setsid), or outlives the program, may hold its output open:
+		// stop waiting for it.
+		now := time.Now()
+		stdoutR.SetReadDeadline(now)
+		stderrR.SetReadDeadline(now)
 	})
 
 	stderrDone := make(chan struct{})
@@ -219,6 +241,7 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				// EPIPE when the program stops reading early is not our problem.
 				io.Copy(stdinW, rest)
 				stdinW.Close()
+				prefillPool.Put(restBuf)
 			}()
 		}
 	}
@@ -252,8 +275,13 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		exited = true
 		reapMu.Unlock()
 	})
-	stopKill()
+	if rest != nil {
+		// A descendant holding stdin open would keep the copy reading the request body.
+		stdinW.Close()
+	}
+	// Stderr may be held open by what the program left behind; the timer still bounds the wait.
 	<-stderrDone
+	stopKill()
 	timedOut := killed.Load() && ctx.Err() == context.DeadlineExceeded && r.Context().Err() == nil
 
 	switch {
@@ -281,6 +309,8 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+var prefillPool = sync.Pool{New: func() any { return new([prefill]byte) }}
 
 // drainStderr copies the program's stderr to the log, a line at a time, prefixed with its pid.
 func (h *Host) drainStderr(pid int, r *os.File, done chan<- struct{}) {

@@ -68,6 +68,22 @@ func child(mode string) {
 		os.Stderr.Close()
 		time.Sleep(300 * time.Millisecond)
 		os.Exit(4)
+	case "escape-stderr", "escape-stdout":
+		// Leave a process in a session of its own holding our stderr or stdout open, so the
+		// group kill cannot reach it, and exit.
+		files := []*os.File{nil, nil, os.Stderr}
+		if mode == "escape-stdout" {
+			fmt.Fprintf(out, "Content-Type: text/plain\n\nstarted\n")
+			files = []*os.File{nil, out, nil}
+		}
+		gc, err := os.StartProcess("/bin/sleep", []string{"sleep", "5"}, &os.ProcAttr{Files: files, Sys: &syscall.SysProcAttr{Setsid: true}})
+		if err != nil {
+			panic(err)
+		}
+		os.WriteFile(os.Getenv("CGI_TEST_PIDFILE"), []byte(strconv.Itoa(gc.Pid)), 0o644)
+		if mode == "escape-stderr" {
+			fmt.Fprintf(out, "Content-Type: text/plain\n\nanswered\n")
+		}
 	case "hang":
 		// Start a grandchild in our process group, record both pids, and never answer.
 		gc, err := os.StartProcess("/bin/sleep", []string{"sleep", "60"}, &os.ProcAttr{})
@@ -408,6 +424,63 @@ func TestNoDescriptorLeak(t *testing.T) {
 	}
 	if !strings.Contains(logBuf.String(), "starting: permission denied") {
 		t.Errorf("log %q lacks the failed start", logBuf)
+	}
+}
+
+// TestBodiesSmallPipe sends bodies through a stdin pipe smaller than what the host writes
+// before the program starts: the host must not wait for room then (nothing would make it), and
+// must send the rest once the program runs.
+func TestBodiesSmallPipe(t *testing.T) {
+	testHookStdinPipeSize = 4096
+	defer func() { testHookStdinPipeSize = 0 }()
+	url, _ := start(t, "echoenv", 10*time.Second)
+	for _, size := range []int{4095, 4096, 4097, prefill, prefill + 1, 1 << 20} {
+		body := bytes.Repeat([]byte{7, 0, 'y', 0xfe}, size/4+1)[:size]
+		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+		resp, got := do(t, req)
+		if want := fmt.Sprintf("%d:%x", size, sum(body)); resp.StatusCode != 200 || envOf(got)["body"] != want {
+			t.Errorf("size %d: status %d, program read %s; want 200 and %s", size, resp.StatusCode, envOf(got)["body"], want)
+		}
+	}
+}
+
+// TestTimeoutBoundsEscapedOutput: a process the program leaves behind in a session of its own,
+// out of reach of the group kill, holds the program's stderr or stdout open. The host stops
+// waiting for it at the timeout.
+func TestTimeoutBoundsEscapedOutput(t *testing.T) {
+	for _, mode := range []string{"escape-stderr", "escape-stdout"} {
+		t.Run(mode, func(t *testing.T) {
+			pidfile := t.TempDir() + "/pid"
+			url, _ := start(t, mode, 500*time.Millisecond, "CGI_TEST_PIDFILE="+pidfile)
+			t.Cleanup(func() {
+				if b, err := os.ReadFile(pidfile); err == nil {
+					if pid, err := strconv.Atoi(string(b)); err == nil {
+						syscall.Kill(pid, syscall.SIGKILL)
+					}
+				}
+			})
+			t0 := time.Now()
+			resp, err := (&http.Client{Timeout: 20 * time.Second}).Get(url)
+			var body []byte
+			if err == nil {
+				body, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+			if d := time.Since(t0); d > 3*time.Second {
+				t.Errorf("answered after %v; want about the 500ms timeout, not the 5s the escaped process lives", d)
+			}
+			switch mode {
+			case "escape-stderr":
+				if err != nil || resp.StatusCode != 200 || string(body) != "answered\n" {
+					t.Errorf("got %v, %q; want 200 answered", err, body)
+				}
+			case "escape-stdout":
+				// The body never ended: the client must see it cut, not complete.
+				if err == nil {
+					t.Errorf("got a complete response %q; want it cut short", body)
+				}
+			}
+		})
 	}
 }
 

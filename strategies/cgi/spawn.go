@@ -45,6 +45,9 @@ func inPipe() (r int, w *os.File, err error) {
 		syscall.Close(p[1])
 		return -1, nil, fmt.Errorf("pipe: %w", err)
 	}
+	if testHookStdinPipeSize > 0 {
+		syscall.Syscall(syscall.SYS_FCNTL, uintptr(p[1]), fSetPipeSize, uintptr(testHookStdinPipeSize))
+	}
 	return p[0], os.NewFile(uintptr(p[1]), "|1"), nil
 }
 
@@ -57,9 +60,12 @@ func inPipe() (r int, w *os.File, err error) {
 // exited already: then neither call blocks. Otherwise (a program that closed its stdout and
 // lingers, or one being killed) the first blocks until the child is gone.
 func reap(pid int, exited func()) (syscall.WaitStatus, error) {
+	// Also called when waitid fails (ECHILD, with SIGCHLD ignored), when the pid may already be
+	// free; exited must not mind a second call.
+	defer exited()
 	var info [128]byte // siginfo_t, unread: the status comes from wait4
 	for {
-		_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPID, uintptr(pid), uintptr(unsafe.Pointer(&info)), syscall.WEXITED|wNOWAIT, 0, 0)
+		_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPID, uintptr(pid), uintptr(unsafe.Pointer(&info)), syscall.WEXITED|syscall.WNOWAIT, 0, 0)
 		if errno == 0 {
 			break
 		}
@@ -80,11 +86,46 @@ func reap(pid int, exited func()) (syscall.WaitStatus, error) {
 	}
 }
 
-// waitid(2)'s idtype P_PID and option WNOWAIT, which package syscall does not name.
+// waitid(2)'s idtype P_PID and fcntl(2)'s F_SETPIPE_SZ, which package syscall does not name.
 const (
-	pPID    = 1
-	wNOWAIT = 0x1000000
+	pPID         = 1
+	fSetPipeSize = 1031
 )
+
+// testHookStdinPipeSize, when set, shrinks the stdin pipe: tests use it to make the body
+// overflow the pipe before the program starts, as a small pipe does.
+var testHookStdinPipeSize int
+
+// writeNow writes what of p the non-blocking f takes without waiting, and stops at the first
+// EAGAIN.
+func writeNow(f *os.File, p []byte) (int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var werr error
+	err = rc.Write(func(fd uintptr) bool {
+		for n < len(p) {
+			m, err := syscall.Write(int(fd), p[n:])
+			switch {
+			case err == syscall.EINTR:
+			case err == syscall.EAGAIN:
+				return true
+			case err != nil:
+				werr = err
+				return true
+			default:
+				n += m
+			}
+		}
+		return true
+	})
+	if err == nil {
+		err = werr
+	}
+	return n, err
+}
 
 // exitText says how a program ended, as os.ProcessState.String does.
 func exitText(ws syscall.WaitStatus, err error) string {
