@@ -71,8 +71,10 @@
 // # Sandbox
 //
 // Open: the base functions assert, error, getmetatable, ipairs, next, pairs, pcall, rawequal,
-// rawget, rawset, select, setmetatable, tonumber, tostring, type, unpack, xpcall and _VERSION;
-// print (to Config.Log, never to the server's stdout); collectgarbage (a no-op: gopher-lua's
+// rawget, rawset, select, tonumber, tostring, type, unpack, xpcall and _VERSION; setmetatable
+// for tables only, as in Lua 5.1 (gopher-lua's would set the metatable of a whole type, such as
+// number, for every later request); print (to Config.Log, never to the server's stdout);
+// collectgarbage (a no-op: gopher-lua's
 // would stop the world with runtime.GC); require (only the libraries below and the app
 // itself); the string, table and math libraries; os.clock, os.date, os.difftime and os.time.
 // Not there: io, os.execute, os.exit, os.getenv, os.remove and the rest of os, debug, package,

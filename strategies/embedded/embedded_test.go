@@ -122,6 +122,7 @@ func TestIsolation(t *testing.T) {
 		{"module", "seen=false counter=1\n"},
 		{"rawset", "seen=false mseen=false\n"},
 		{"library", "seen=false polyfill=yes\n"},
+		{"typemeta", "seen=false number=false function=false\n"},
 	}
 	for round := 0; round < 3; round++ {
 		for _, tt := range tests {

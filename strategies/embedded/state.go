@@ -78,11 +78,10 @@ var libraries = []struct {
 // baseFunctions are the base library functions a script keeps. Left out: dofile, loadfile,
 // load, loadstring (code from outside the compiled app), getfenv and setfenv (setfenv on a
 // module function would outlive the request), module, newproxy and gopher-lua's _printregs.
-// print and collectgarbage are replaced, require is the sandbox's own.
+// print, collectgarbage and setmetatable are replaced, require is the sandbox's own.
 var baseFunctions = []string{
 	"assert", "error", "getmetatable", "ipairs", "next", "pairs", "pcall", "rawequal", "rawget",
-	"rawset", "select", "setmetatable", "tonumber", "tostring", "type", "unpack", "xpcall",
-	"_VERSION",
+	"rawset", "select", "tonumber", "tostring", "type", "unpack", "xpcall", "_VERSION",
 }
 
 // newState builds a sandboxed interpreter, runs the app's chunk in it (bounded by timeout) and
@@ -116,6 +115,7 @@ func newState(proto *lua.FunctionProto, module string, timeout time.Duration, lo
 	}
 	globals.RawSetString("print", L.NewFunction(s.print))
 	globals.RawSetString("collectgarbage", L.NewFunction(collectGarbage))
+	globals.RawSetString("setmetatable", L.NewFunction(setMetatable))
 	loaded := L.NewTable() // what require finds
 	for _, lib := range libraries {
 		real := stock.RawGetString(lib.name).(*lua.LTable)
@@ -267,5 +267,22 @@ func (s *state) print(L *lua.LState) int {
 // stop-the-world pause for every request on the server.
 func collectGarbage(L *lua.LState) int {
 	L.Push(lua.LNumber(0))
+	return 1
+}
+
+// setMetatable is setmetatable for tables only, as in Lua 5.1. gopher-lua's also takes a
+// number, a boolean or a function, and then sets the metatable of the whole type: it would
+// outlive the request that set it.
+func setMetatable(L *lua.LState) int {
+	t := L.CheckTable(1)
+	mt := L.Get(2)
+	if _, ok := mt.(*lua.LTable); !ok && mt != lua.LNil {
+		L.ArgError(2, "nil or table expected")
+	}
+	if L.GetMetaField(t, "__metatable") != lua.LNil { // GetMetatable would give the field itself
+		L.RaiseError("cannot change a protected metatable")
+	}
+	L.SetMetatable(t, mt)
+	L.SetTop(1)
 	return 1
 }

@@ -27,6 +27,15 @@ function actions.module(req)
   return reply("seen=" .. tostring(seen) .. " counter=" .. M.counter)
 end
 
+-- A metatable set on a number, a boolean or a function would be the whole type's, for every
+-- later request: setmetatable takes tables only.
+function actions.typemeta(req)
+  local seen = pcall(function() return (5).probe end)
+  local ok = pcall(setmetatable, 0, { __index = function() return "leak" end })
+  local okf = pcall(setmetatable, print, {})
+  return reply("seen=" .. tostring(seen) .. " number=" .. tostring(ok) .. " function=" .. tostring(okf))
+end
+
 -- rawset bypasses the layers; the keys are removed after the request.
 function actions.rawset(req)
   local seen = rawget(_G, "rawmark") ~= nil or marker ~= nil
