@@ -40,6 +40,12 @@ func ServeHandler(cfg Config, h http.Handler, pids func() []int, onClose func() 
 		srv: &http.Server{
 			Handler:           h,
 			ReadHeaderTimeout: 10 * time.Second,
+			// A client that sends its request, or takes its answer, slower than these is cut
+			// off: one that stalls must not hold a handler and its connection for good. They
+			// leave room for the backend's own limit, Timeout (twice over where waiting for a
+			// worker or an interpreter state comes first).
+			ReadTimeout:  2 * cfg.Timeout,
+			WriteTimeout: 3 * cfg.Timeout,
 			// The load generator holds connections open between requests; keep them.
 			IdleTimeout: 2 * time.Minute,
 		},
@@ -111,6 +117,7 @@ wait:
 		case <-tick.C:
 			if b.requestsInFlight() == 0 {
 				b.srv.Close()
+				cancel() // else Shutdown notices only at its next poll, up to 500 ms on
 				<-shut
 				break wait
 			}

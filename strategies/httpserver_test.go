@@ -76,3 +76,55 @@ func TestCloseWaitsForRequest(t *testing.T) {
 		t.Errorf("Close: %v", err)
 	}
 }
+
+// TestStalledClientCutOff: a client that stops sending its body, or stops reading a large
+// answer, is cut off a little after the request timeout instead of holding its handler and
+// connection for good; Close then has nothing to wait for.
+func TestStalledClientCutOff(t *testing.T) {
+	for _, tt := range []struct{ name, request string }{
+		{"body", "POST /app HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789"},
+		{"answer", "GET /app?big HTTP/1.1\r\nHost: x\r\n\r\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := ServeHandler(Config{Listen: "127.0.0.1:0", Timeout: 100 * time.Millisecond}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				if r.URL.RawQuery == "big" {
+					chunk := make([]byte, 64<<10)
+					for range 1 << 10 { // 64 MiB: more than any socket buffer holds
+						if _, err := w.Write(chunk); err != nil {
+							return
+						}
+					}
+				}
+			}), nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := net.Dial("tcp", strings.TrimPrefix(strings.TrimSuffix(b.URL(), AppPath), "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := io.WriteString(c, tt.request); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for b.requestsInFlight() == 0 && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			for b.requestsInFlight() > 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if n := b.requestsInFlight(); n > 0 {
+				t.Errorf("%d requests still in flight 5 s after the client stalled; want them cut off after the 100ms timeout's margin", n)
+			}
+			begin := time.Now()
+			if err := b.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+			if took := time.Since(begin); took > time.Second {
+				t.Errorf("Close took %v; want it at once", took)
+			}
+		})
+	}
+}
