@@ -44,7 +44,9 @@
 // a __newindex function. While the chunk loads, writes land in the base (a global helper or a
 // polyfill such as table.foo = ... is then every request's); during a request the first write
 // creates an overlay table, reading through to the base, that the proxy then reads from. After
-// the request the overlays are dropped, and any key put in a proxy with rawset is removed. The
+// the request the overlays are dropped, and any key put in a proxy with rawset is removed. A key
+// set to nil during a request reads as nil until the request ends (the overlay holds a marker
+// for it). The
 // module table the chunk returned (what require(name) returns, name being the script's base
 // name) is turned into such a proxy in place, so "M.x = v" inside handle is the request's own.
 // The proxies' metatables are protected (__metatable), so setmetatable(_G, ...) fails and
@@ -54,6 +56,10 @@
 // Not isolated: state held in the module's local variables (upvalues) and the contents of
 // tables created at load time, which a request can mutate in place (t[k] = v on a table held
 // in a local). The reference app keeps all request state in locals of handle.
+//
+// Because the proxies are empty, pairs, next, # and rawget see nothing in _G, in the library
+// tables or in the module table; index them by name. A function added to the string table
+// during a request is not a method of strings: their metatable reads the real string library.
 //
 // # Budget
 //

@@ -123,6 +123,7 @@ func TestIsolation(t *testing.T) {
 		{"rawset", "seen=false mseen=false\n"},
 		{"library", "seen=false polyfill=yes\n"},
 		{"typemeta", "seen=false number=false function=false\n"},
+		{"unset", "before=yes/yes after=nil/nil set=again\n"},
 	}
 	for round := 0; round < 3; round++ {
 		for _, tt := range tests {

@@ -28,6 +28,11 @@ type layer struct {
 	base      *lua.LTable
 	overlay   *lua.LTable // nil until the request writes
 	overlayMT *lua.LTable // {__index = base}
+	// A key the request set to nil holds tomb in the overlay, and reads go through index,
+	// which turns it into nil: nil cannot be stored, and the overlay's miss falls through to
+	// base. Until the first such write reads stay on the faster table chain.
+	tomb  lua.LValue
+	index *lua.LFunction
 }
 
 // reset ends a request's view of the layer.
@@ -183,8 +188,20 @@ func newState(proto *lua.FunctionProto, module string, timeout time.Duration, lo
 // newLayer makes a layer over base and registers it for reset.
 func (s *state) newLayer(name string, base *lua.LTable) *layer {
 	L := s.L
-	ly := &layer{name: name, proxy: L.NewTable(), mt: L.NewTable(), base: base, overlayMT: L.NewTable()}
+	ly := &layer{name: name, proxy: L.NewTable(), mt: L.NewTable(), base: base, overlayMT: L.NewTable(), tomb: L.NewUserData()}
 	ly.overlayMT.RawSetString("__index", base)
+	ly.index = L.NewFunction(func(L *lua.LState) int {
+		k := L.Get(2)
+		switch v := ly.overlay.RawGet(k); v {
+		case ly.tomb:
+			L.Push(lua.LNil)
+		case lua.LNil:
+			L.Push(L.GetTable(ly.base, k))
+		default:
+			L.Push(v)
+		}
+		return 1
+	})
 	ly.mt.RawSetString("__index", base)
 	ly.mt.RawSetString("__newindex", L.NewFunction(func(L *lua.LState) int {
 		k, v := L.Get(2), L.Get(3)
@@ -196,6 +213,10 @@ func (s *state) newLayer(name string, base *lua.LTable) *layer {
 				ly.overlay = L.NewTable()
 				ly.overlay.Metatable = ly.overlayMT
 				ly.mt.RawSetString("__index", ly.overlay)
+			}
+			if v == lua.LNil {
+				v = ly.tomb
+				ly.mt.RawSetString("__index", ly.index)
 			}
 			L.RawSet(ly.overlay, k, v)
 		}

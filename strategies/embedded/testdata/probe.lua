@@ -4,6 +4,7 @@ local M = {}
 
 -- Set while the chunk loads: every request must see these.
 LOADED_AT_START = "yes"
+M.loadtime = "yes"
 table.probe_polyfill = "yes"
 
 local function reply(body, status)
@@ -25,6 +26,16 @@ function actions.module(req)
   local seen = M.counter ~= nil
   M.counter = (M.counter or 0) + 1
   return reply("seen=" .. tostring(seen) .. " counter=" .. M.counter)
+end
+
+-- Setting a global or a module field to nil removes it, for this request only.
+function actions.unset(req)
+  local before = tostring(LOADED_AT_START) .. "/" .. tostring(M.loadtime)
+  LOADED_AT_START = nil
+  M.loadtime = nil
+  local gone = tostring(LOADED_AT_START) .. "/" .. tostring(M.loadtime)
+  M.loadtime = "again"
+  return reply("before=" .. before .. " after=" .. gone .. " set=" .. M.loadtime)
 end
 
 -- A metatable set on a number, a boolean or a function would be the whole type's, for every
