@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -227,6 +228,50 @@ func TestBudgetGoCall(t *testing.T) {
 	case <-released:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the abandoned call never returned")
+	}
+}
+
+// TestBudgetGoCallBounded: requests that keep overrunning inside a Go call do not pile up
+// interpreters: with one slot, the second abandoned call's slot waits for a call to return, so
+// a third request finds no state (503) instead of a new one being built for it.
+func TestBudgetGoCallBounded(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	var returned atomic.Int64
+	extend := func(L *lua.LState, globals *lua.LTable) {
+		globals.RawSetString("go_sleep", L.NewFunction(func(L *lua.LState) int {
+			time.Sleep(time.Duration(float64(L.CheckNumber(1)) * float64(time.Second)))
+			returned.Add(1)
+			return 0
+		}))
+	}
+	h, err := buildHandler(context.Background(), strategies.Config{
+		Program: strategies.Program{Script: probe}, Workers: 1, Timeout: timeout, Log: &syncBuffer{}}, extend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for i, want := range []int{http.StatusGatewayTimeout, http.StatusGatewayTimeout, http.StatusServiceUnavailable} {
+		if w := get(h, "/app?gosleep&s=1"); w.Code != want {
+			t.Errorf("request %d: got %d; want %d", i+1, w.Code, want)
+		}
+	}
+	if st := h.Stats(); st.Abandoned != 2 || st.StatesCreated != 2 {
+		t.Errorf("stats: got %+v; want 2 abandoned and 2 states (the first, one refill)", st)
+	}
+	// Once the calls return, the slot is refilled and requests are served again.
+	deadline := time.Now().Add(10 * time.Second)
+	for returned.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	var code int
+	for time.Now().Before(deadline) {
+		if code = get(h, "/app?echo").Code; code == http.StatusOK {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code != http.StatusOK {
+		t.Errorf("?echo after the abandoned calls returned: got %d; want 200", code)
 	}
 }
 

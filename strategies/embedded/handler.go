@@ -63,6 +63,7 @@ type Handler struct {
 	extend func(L *lua.LState, globals *lua.LTable)
 
 	requests, scriptErrors, timeouts, abandoned, states atomic.Int64
+	stray                                               atomic.Int64 // abandoned calls still running
 }
 
 // Stats counts what a Handler has done.
@@ -220,7 +221,7 @@ func (h *Handler) release(s *state, discard bool) {
 	if !discard && h.maxRequests > 0 && s.served >= h.maxRequests {
 		discard = true
 	}
-	if !discard {
+	if !discard && !h.closed.Load() {
 		h.slots <- s
 		return
 	}
@@ -241,19 +242,33 @@ func (h *Handler) refill() {
 		if err != nil {
 			h.log.Printf("%v (will retry on the next request)", err)
 		}
+		if ns != nil && h.closed.Load() {
+			// Close may have given up waiting for this slot: nothing would close it later.
+			ns.L.Close()
+			ns = nil
+		}
 		h.slots <- ns
 	}()
 }
 
-// abandon gives up on a state whose script overran the budget inside a Go function: its slot
-// is refilled now, and the state is closed once the call returns (a goroutine cannot be
-// stopped from outside).
+// abandon gives up on a state whose script overran the budget inside a Go function: the state
+// is closed once the call returns (a goroutine cannot be stopped from outside). Its slot is
+// refilled now while no more abandoned calls than slots are still running; beyond that the slot
+// waits for this call to return, so a script that always overruns in a Go call cannot pile up
+// goroutines and interpreters without end.
 func (h *Handler) abandon(s *state, done <-chan runResult) {
 	h.abandoned.Add(1)
-	h.refill()
+	early := h.stray.Add(1) <= int64(h.size)
+	if early {
+		h.refill()
+	}
 	go func() {
 		<-done
 		s.L.Close()
+		h.stray.Add(-1)
+		if !early {
+			h.refill()
+		}
 	}()
 }
 
