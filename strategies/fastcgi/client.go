@@ -75,7 +75,12 @@ func (c *Client) init() {
 	}
 	c.logStderr = func(line []byte) { c.Logger.Printf("fastcgi: %s:%s stderr: %s", c.Network, c.Address, line) }
 	// LIFO: a warm connection is preferred; a new one is opened only under concurrency.
-	c.q = newIdleQueue[*clientSlot](true, nil)
+	c.q = newIdleQueue(true, nil, func(s *clientSlot) {
+		if s.conn != nil {
+			s.conn.nc.Close()
+			s.conn = nil
+		}
+	})
 	for range c.MaxConns {
 		s := &clientSlot{c: c}
 		s.releaseFn = s.release
@@ -198,11 +203,14 @@ type idleQueue[T comparable] struct {
 	lifo    bool
 	closed  bool
 	usable  func(T) bool // put drops an item for which it is false; nil: all are
+	// discard frees an item that nobody holds any more: one that get was handed just as its
+	// ctx ended, and put then refused.
+	discard func(T)
 	chans   sync.Pool
 }
 
-func newIdleQueue[T comparable](lifo bool, usable func(T) bool) *idleQueue[T] {
-	q := &idleQueue[T]{lifo: lifo, usable: usable}
+func newIdleQueue[T comparable](lifo bool, usable func(T) bool, discard func(T)) *idleQueue[T] {
+	q := &idleQueue[T]{lifo: lifo, usable: usable, discard: discard}
 	q.chans.New = func() any { return make(chan T, 1) }
 	return q
 }
@@ -253,8 +261,8 @@ func (q *idleQueue[T]) get(ctx context.Context) (T, error) {
 	q.mu.Unlock()
 	if !waiting {
 		// put handed this waiter an item just as ctx ended (or close closed ch): pass it on.
-		if x, ok := <-ch; ok {
-			q.put(x)
+		if x, ok := <-ch; ok && !q.put(x) {
+			q.discard(x)
 		}
 	}
 	return zero, ctx.Err()

@@ -338,7 +338,12 @@ func TestClientStaleConnection(t *testing.T) {
 	c := s.client()
 	c.MaxConns = 1
 	for i := range 5 {
-		if _, err := do(t, c, "N="+strconv.Itoa(i)); err != nil {
+		resp, err := c.Do(context.Background(), Request{Params: []string{"N=" + strconv.Itoa(i)}, Replayable: true})
+		if err == nil {
+			_, err = io.ReadAll(resp)
+			resp.Close()
+		}
+		if err != nil {
 			t.Fatalf("request %d: %v", i, err)
 		}
 	}
@@ -355,6 +360,49 @@ func TestClientStaleConnection(t *testing.T) {
 	resp.Close()
 	if n, m := served.Load(), s.accepts.Load(); n != 6 || m != 6 {
 		t.Errorf("the server served %d requests on %d connections, want 6 on 6", n, m)
+	}
+}
+
+// TestClientNoReplay: a request that is not Replayable (a POST) is not sent again when its kept
+// connection breaks after it went out: the program may have run it and crashed before answering.
+// A stale connection seen before it goes out is replaced first.
+func TestClientNoReplay(t *testing.T) {
+	answer := okAnswer("ok")
+	var posts atomic.Int64
+	s := startFake(t, func(nc net.Conn, br *bufio.Reader, req *fakeRequest) bool {
+		if req.params["REQUEST_METHOD"] == "POST" {
+			posts.Add(1)
+			return false // ran it, then crashed without answering
+		}
+		answer(nc, br, req)
+		return req.params["HANG_UP"] == ""
+	})
+	c := s.client()
+	c.MaxConns = 1
+	post := func() error {
+		resp, err := c.Do(context.Background(), Request{Params: []string{"REQUEST_METHOD=POST", "CONTENT_LENGTH=5"}, Stdin: strings.NewReader("hello")})
+		if err == nil {
+			_, err = io.ReadAll(resp)
+			resp.Close()
+		}
+		return err
+	}
+	if _, err := do(t, c, "REQUEST_METHOD=GET"); err != nil {
+		t.Fatal(err)
+	}
+	if err := post(); !errors.Is(err, ErrConnLost) {
+		t.Errorf("POST on a connection that broke after it went out: got %v; want ErrConnLost", err)
+	}
+	if n := posts.Load(); n != 1 {
+		t.Errorf("the POST ran %d times; want once", n)
+	}
+	// A connection the server hung up on while idle is found dead before the POST goes out.
+	if _, err := do(t, c, "REQUEST_METHOD=GET", "HANG_UP=1"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // let the hang-up arrive
+	if err := post(); !errors.Is(err, ErrConnLost) || posts.Load() != 2 {
+		t.Errorf("POST after an idle hang-up: got %v, run %d times in all; want it sent on a new connection (ErrConnLost, 2 runs)", err, posts.Load())
 	}
 }
 

@@ -52,6 +52,12 @@ type Request struct {
 	// Stdin is the request body, sent as FCGI_STDIN until EOF; nil for none. It should hold
 	// exactly CONTENT_LENGTH bytes: the client does not count.
 	Stdin io.Reader
+	// Replayable says that running the request twice does no harm (a GET, HEAD, OPTIONS or
+	// TRACE without a body, as net/http judges): it may then be sent again when a kept
+	// connection breaks after the request went out but before any answer. Other requests are
+	// sent again only when the connection is seen dead before they go out: a program that read
+	// one and crashed must not run it twice.
+	Replayable bool
 }
 
 // prefill bounds the first write of a request, so that a typical request (BEGIN_REQUEST,
@@ -223,11 +229,11 @@ func (c *conn) sendAbort() {
 // at a time. On error the conn has been released through release already.
 //
 // A kept-alive connection may have gone stale while idle: the application exited, or hung up
-// although asked to keep the connection (php-cgi does after a management record). As long as
-// the whole request is still in wbuf (its body was not streamed), a request on a reused
-// connection that fails before the first byte of the answer is sent again, once, on a new
-// connection, as net/http does. A request whose body must be streamed cannot be sent again,
-// so for it the connection is checked first (alive), which costs a system call.
+// although asked to keep the connection (php-cgi does after a management record). A
+// Replayable request whose whole body is still in wbuf (it was not streamed), on a reused
+// connection that fails before the first byte of the answer, is sent again, once, on a new
+// connection, as net/http does. Any other request on a reused connection has the connection
+// checked first (alive), which costs a system call, and is sent again only if its write fails.
 func (c *conn) start(ctx context.Context, req Request, release func(*conn, outcome)) (*Response, error) {
 	r := &c.resp
 	r.reset(c, ctx, release)
@@ -246,7 +252,8 @@ func (c *conn) start(ctx context.Context, req Request, release func(*conn, outco
 		release(c, reuse)
 		return nil, fmt.Errorf("fastcgi: request not sent: %w", err)
 	}
-	if more && r.reused && !c.alive() {
+	r.replayable = req.Replayable && !more
+	if !r.replayable && r.reused && !c.alive() {
 		if err := c.reconnect(ctx); err != nil {
 			r.c = nil
 			c.nc.Close()
@@ -472,6 +479,7 @@ type Response struct {
 	stdinSent  atomic.Bool // copyStdin wrote the whole body and the end of the stream
 	stdoutSeen bool
 	reused     bool // the connection had carried an exchange before this request
+	replayable bool // Request.Replayable, and the whole request is in wbuf
 	answered   bool // a byte of the answer has arrived
 	resent     bool
 	abortFired bool // disarm found the abort already started
@@ -600,6 +608,11 @@ func (r *Response) WriteTo(w io.Writer) (int64, error) {
 	}
 }
 
+// BodyDone is closed once the goroutine that streams a long request body has finished: the
+// whole body sent, or the copy given up. It is nil when the body went out with the request's
+// first write. Take it before Close: the Response is reused after Close.
+func (r *Response) BodyDone() <-chan struct{} { return r.stdinDone }
+
 // AppStatus is the application status of FCGI_END_REQUEST (for a CGI-like program, its exit
 // status); valid once Read has returned io.EOF.
 func (r *Response) AppStatus() uint32 { return r.appStatus }
@@ -609,7 +622,7 @@ func (r *Response) next() {
 	c := r.c
 	hb, err := c.br.Peek(headerLen)
 	if err != nil {
-		if len(hb) == 0 && !r.answered && r.reused && r.stdinDone == nil && !r.aborted.Load() && stale(err) {
+		if len(hb) == 0 && !r.answered && r.reused && r.replayable && !r.aborted.Load() && stale(err) {
 			if err = r.resend(); err == nil {
 				return
 			}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cgibench/cgibench/strategies"
@@ -89,6 +90,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.once.Do(h.init)
 	ctx, cancel := context.WithTimeout(r.Context(), h.Timeout)
 	defer cancel()
+	// A client that stalls, sending its body or taking the answer, must not hold the worker
+	// past the timeout: when ctx ends, reads from it stop, and writes too once the answer has
+	// begun (before that a 504 is still to be sent).
+	rc := http.NewResponseController(w)
+	var answering atomic.Bool
+	stopCut := context.AfterFunc(ctx, func() {
+		now := time.Now()
+		if r.ContentLength != 0 {
+			rc.SetReadDeadline(now)
+		}
+		if answering.Load() {
+			rc.SetWriteDeadline(now)
+		}
+	})
+	defer stopCut()
 
 	// A chunked body is buffered so that the program gets a CONTENT_LENGTH.
 	var stdin io.Reader
@@ -115,10 +131,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	params := cgi.MetaVariables(r, cgi.EnvOptions{ScriptName: h.ScriptName, BodyLength: bodyLen})
 	params = h.addExtra(params)
 
-	resp, err := h.Doer.Do(ctx, Request{Params: params, Stdin: stdin})
+	resp, err := h.Doer.Do(ctx, Request{Params: params, Stdin: stdin, Replayable: stdin == nil && replayable(r.Method)})
 	if err != nil {
-		h.fail(w, r, err)
+		h.fail(ctx, w, r, err)
 		return
+	}
+	if done := resp.BodyDone(); done != nil {
+		// The body may still be streaming from r.Body, which is not ours once ServeHTTP
+		// returns; the cut above bounds the wait by the timeout.
+		defer func() { <-done }()
 	}
 	br := readerPool.Get().(*bufio.Reader)
 	br.Reset(resp)
@@ -129,7 +150,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr, err := cgi.ReadHeader(br)
 	if err != nil {
 		resp.Close()
-		h.fail(w, r, err)
+		h.fail(ctx, w, r, err)
 		return
 	}
 	if hdr.IsLocalRedirect() {
@@ -138,13 +159,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, err := io.Copy(io.Discard, br)
 		resp.Close()
 		if err != nil {
-			h.fail(w, r, err)
+			h.fail(ctx, w, r, err)
 			return
 		}
 		if err := cgi.ServeLocalRedirect(w, r, hdr.Location, h); err != nil {
 			h.Logger.Printf("fastcgi: %v", err)
 		}
 		return
+	}
+	answering.Store(true)
+	if ctx.Err() != nil { // the cut may have run before answering was set
+		rc.SetWriteDeadline(time.Now())
 	}
 	sendErr := cgi.Send(w, r, hdr, br)
 	if sendErr == nil {
@@ -154,13 +179,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	resp.Close()
 	if sendErr != nil {
-		if r.Context().Err() == nil {
+		if !clientGone(ctx) {
 			h.Logger.Printf("fastcgi: %s: response cut short: %v", h.Program.Name, sendErr)
 		}
 		// The header is out: cut the connection so that the client sees a truncated body, not
 		// a complete-looking short one.
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// replayable reports whether a request with this method may be run twice, as net/http judges
+// when it retries on a connection that broke.
+func replayable(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
 }
 
 // addExtra appends the extra params whose names the meta-variables do not hold.
@@ -178,16 +213,21 @@ outer:
 	return params
 }
 
+// clientGone tells, once the request's context (ctx, made by ServeHTTP) has ended, whether the
+// client went away rather than the timeout running out. r.Context() cannot tell: the cut of the
+// connection's reads at the timeout ends it too.
+func clientGone(ctx context.Context) bool { return ctx.Err() == context.Canceled }
+
 // fail answers a request that got no usable response, with the status its error calls for.
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil {
+func (h *Handler) fail(ctx context.Context, w http.ResponseWriter, r *http.Request, err error) {
+	if clientGone(ctx) {
 		// The client went away; the request was aborted and there is no one to answer.
 		h.Logger.Printf("fastcgi: %s: client gone: %v", h.Program.Name, err)
 		return
 	}
 	h.Logger.Printf("fastcgi: %s: %v", h.Program.Name, err)
 	switch {
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), ctx.Err() == context.DeadlineExceeded:
 		http.Error(w, fmt.Sprintf("504 Gateway Timeout: the program did not answer within %v", h.Timeout), http.StatusGatewayTimeout)
 	case errors.Is(err, ErrOverloaded):
 		http.Error(w, "503 Service Unavailable: the program is overloaded (FCGI_OVERLOADED)", http.StatusServiceUnavailable)

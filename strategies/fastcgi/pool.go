@@ -203,7 +203,7 @@ func StartPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 	}
 	// FIFO: requests go round the idle workers, as accept() on a shared socket would spread
 	// them, so that recycling (and wear) is even.
-	p.q = newIdleQueue(false, func(w *worker) bool { return !w.dead.Load() })
+	p.q = newIdleQueue(false, func(w *worker) bool { return !w.dead.Load() }, (*worker).closeConn)
 	if cfg.Network == "unix" {
 		dir, err := os.MkdirTemp("", "cgibench-fastcgi-")
 		if err != nil {

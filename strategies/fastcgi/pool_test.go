@@ -6,11 +6,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -469,5 +471,53 @@ func TestPoolDiesWithParent(t *testing.T) {
 	cmd.Wait()
 	for _, pid := range pids {
 		waitFor(t, 5*time.Second, fmt.Sprintf("worker %d outlives its killed parent", pid), func() bool { return processGone(pid) })
+	}
+}
+
+// TestStalledClientFreesWorker: a client that stops sending its body, or stops reading the
+// answer, holds its worker until the timeout at most; then the worker serves others again,
+// and nothing keeps reading the stalled body after the handler returned.
+func TestStalledClientFreesWorker(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	for _, tt := range []struct{ name, head, body string }{
+		// The first part of a short body is read before the request goes out.
+		{"short body", "POST /app?x HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 20000\r\n\r\n", "0123456789"},
+		// A long body is streamed by a goroutine while the answer is read.
+		{"long body", "POST /app?x HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 1048576\r\n\r\n", strings.Repeat("a", 100000)},
+		// 10 MB of answer to a client with a small receive buffer that reads none of it.
+		{"answer", "GET /app?big=10000000 HTTP/1.1\r\nHost: x\r\n\r\n", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			pool, srv, _ := servePool(t, PoolConfig{Program: libfcgiResponder(t), Workers: 1}, timeout)
+			nc, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			nc.(*net.TCPConn).SetReadBuffer(4096)
+			io.WriteString(nc, tt.head+tt.body)
+			time.Sleep(timeout + 300*time.Millisecond)
+			deadline := time.Now().Add(5 * time.Second)
+			for idleWorkers(pool) == 0 && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if idleWorkers(pool) == 0 {
+				t.Fatalf("the worker is still held %v after the %v timeout", 5*time.Second, timeout)
+			}
+			resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(srv.URL + "/app?get")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Errorf("GET after the stall: %d; want 200", resp.StatusCode)
+			}
+			buf := make([]byte, 1<<20)
+			for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+				if strings.Contains(g, "copyStdin") && strings.Contains(g, "net/http.(*body).Read") {
+					t.Errorf("a goroutine still reads the stalled body after its handler returned:\n%s", g)
+				}
+			}
+		})
 	}
 }
