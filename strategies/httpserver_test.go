@@ -9,6 +9,17 @@ import (
 	"time"
 )
 
+// dialBackend opens a raw TCP connection to b, closed when the test ends.
+func dialBackend(t *testing.T, b *HTTPBackend) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(strings.TrimSuffix(b.URL(), AppPath), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // TestCloseSpareConnection: a connection that never sent a request (an HTTP client's spare
 // dial) does not hold Close up: net/http's Shutdown alone would wait 5 s for it.
 func TestCloseSpareConnection(t *testing.T) {
@@ -16,11 +27,7 @@ func TestCloseSpareConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.Dial("tcp", strings.TrimPrefix(strings.TrimSuffix(b.URL(), AppPath), "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialBackend(t, b)
 	time.Sleep(50 * time.Millisecond) // accepted: StateNew
 	begin := time.Now()
 	if err := b.Close(); err != nil {
@@ -100,11 +107,7 @@ func TestStalledClientCutOff(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := net.Dial("tcp", strings.TrimPrefix(strings.TrimSuffix(b.URL(), AppPath), "http://"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c := dialBackend(t, b)
 			if _, err := io.WriteString(c, tt.request); err != nil {
 				t.Fatal(err)
 			}
