@@ -41,7 +41,7 @@ func (o *ServeOptions) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Strategy, "strategy", "cgi", "how to run the program: "+strings.Join(StrategyNames(), ", "))
 	fs.StringVar(&o.Program, "program", "", "built-in app name (c, c-static, go, python, perl, sh, …) or the path of your own program")
 	fs.StringVar(&o.Listen, "listen", strategies.DefaultListen, "HTTP address to serve on (loopback unless --allow-remote)")
-	fs.DurationVar(&o.Timeout, "timeout", strategies.DefaultTimeout, "per-request timeout; an overrunning program is killed and the client gets 504")
+	fs.DurationVar(&o.Timeout, "timeout", strategies.DefaultTimeout, "per-request timeout; an overrunning program is killed and the client gets 504; a client slower than 2x it to send its request, or 3x to take the answer, is cut off")
 	fs.IntVar(&o.Workers, "workers", 0, "worker processes or interpreter states for fastcgi/embedded (0: one per CPU)")
 	fs.IntVar(&o.MaxRequests, "max-requests", 0, "recycle a FastCGI worker after this many requests (0: never)")
 	fs.StringVar(&o.FastCGIAddr, "fastcgi-addr", "", "use an already-running FastCGI server (unix:/path.sock or tcp:127.0.0.1:9000) instead of starting a pool")

@@ -35,7 +35,8 @@ type Config struct {
 	// Listen is the HTTP address to bind; default "127.0.0.1:0" (a free loopback port).
 	Listen string
 	// Timeout bounds one request; default 30s. A program that overruns it is killed (with its
-	// whole process group) and the client gets 504.
+	// whole process group) and the client gets 504. A client that takes more than twice as
+	// long to send its request, or three times as long to take the answer, is cut off.
 	Timeout time.Duration
 	// Workers is the number of persistent worker processes or interpreter states; default the
 	// number of CPUs.
