@@ -65,13 +65,18 @@ func (c *directConn) CloseRead() error { return c.Conn.(interface{ CloseRead() e
 
 func nothing(uintptr) {}
 
+// empty answers a Read or Write of nothing as net's connections do: an error if the connection
+// is closed, else nothing to do.
+func (c *directConn) empty(op string) (int, error) {
+	if err := c.rc.Control(nothing); err != nil {
+		return 0, c.opError(op, err)
+	}
+	return 0, nil
+}
+
 func (c *directConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
-		// As net's: an error if the connection is closed, else nothing to do.
-		if err := c.rc.Control(nothing); err != nil {
-			return 0, c.opError("read", err)
-		}
-		return 0, nil
+		return c.empty("read")
 	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
@@ -107,10 +112,7 @@ func (c *directConn) readReady(fd uintptr) bool {
 
 func (c *directConn) Write(p []byte) (int, error) {
 	if len(p) == 0 {
-		if err := c.rc.Control(nothing); err != nil {
-			return 0, c.opError("write", err)
-		}
-		return 0, nil
+		return c.empty("write")
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()

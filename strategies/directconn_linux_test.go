@@ -157,27 +157,11 @@ func bothWays(t *testing.T, near, far net.Conn) {
 	}()
 	go func() { // the far end reads slowly: small buffers
 		defer wg.Done()
-		buf := make([]byte, 1500)
-		for len(farGot) < len(out) {
-			n, err := far.Read(buf)
-			farGot = append(farGot, buf[:n]...)
-			if err != nil {
-				farReadErr = err
-				return
-			}
-		}
+		farGot, farReadErr = readN(far, len(out), 1500)
 	}()
 	go func() {
 		defer wg.Done()
-		buf := make([]byte, 64<<10)
-		for len(nearGot) < len(in) {
-			n, err := near.Read(buf)
-			nearGot = append(nearGot, buf[:n]...)
-			if err != nil {
-				nearReadErr = err
-				return
-			}
-		}
+		nearGot, nearReadErr = readN(near, len(in), 64<<10)
 	}()
 	wg.Wait()
 	for _, err := range []error{nearWriteErr, farWriteErr, nearReadErr, farReadErr} {
@@ -191,6 +175,20 @@ func bothWays(t *testing.T, near, far net.Conn) {
 	if !bytes.Equal(nearGot, in) {
 		t.Errorf("near end got %d bytes, crc %08x; want %d, crc %08x", len(nearGot), crc32.ChecksumIEEE(nearGot), len(in), crc32.ChecksumIEEE(in))
 	}
+}
+
+// readN reads from c, size bytes at most per Read, until it has n bytes or an error.
+func readN(c net.Conn, n, size int) ([]byte, error) {
+	var got []byte
+	buf := make([]byte, size)
+	for len(got) < n {
+		k, err := c.Read(buf)
+		got = append(got, buf[:k]...)
+		if err != nil {
+			return got, err
+		}
+	}
+	return got, nil
 }
 
 // TestDirectConnConcurrentWrites: Writes from two goroutines at once each arrive whole, as with
@@ -299,13 +297,19 @@ func deadlines(t *testing.T, pair func(string) (net.Conn, net.Conn)) {
 	}()
 	time.Sleep(100 * time.Millisecond) // the Read waits in the poller
 	near.SetReadDeadline(time.Unix(1, 0))
+	awaitErr(t, done, os.ErrDeadlineExceeded, "Read aborted by a past deadline")
+}
+
+// awaitErr waits up to 5 s for a blocked call's error on ch and checks that it is want.
+func awaitErr(t *testing.T, ch <-chan error, want error, what string) {
+	t.Helper()
 	select {
-	case err := <-done:
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Errorf("Read aborted by a past deadline: %v; want os.ErrDeadlineExceeded", err)
+	case err := <-ch:
+		if !errors.Is(err, want) {
+			t.Errorf("%s: %v; want %v", what, err, want)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("Read still blocked 5 s after its deadline moved into the past")
+		t.Fatalf("%s: still blocked after 5 s", what)
 	}
 }
 
@@ -328,22 +332,8 @@ func closeUnblocks(t *testing.T, pair func(string) (net.Conn, net.Conn)) {
 	}()
 	time.Sleep(100 * time.Millisecond) // both wait in the poller
 	near.Close()
-	select {
-	case err := <-done:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Errorf("Read when closed: %v; want net.ErrClosed", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Read still blocked 5 s after Close")
-	}
-	select {
-	case err := <-wrote:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Errorf("Write when closed: %v; want net.ErrClosed", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Write still blocked 5 s after Close")
-	}
+	awaitErr(t, done, net.ErrClosed, "Read when closed")
+	awaitErr(t, wrote, net.ErrClosed, "Write when closed")
 	if _, err := near.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Write after Close: %v; want net.ErrClosed", err)
 	}

@@ -134,13 +134,13 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 	env = append(env, h.baseEnv...)
 
-	stdoutR, stdoutW, err := outPipe()
+	stdoutR, stdoutW, err := childPipe(1)
 	if err != nil {
 		h.fail(w, http.StatusInternalServerError, "stdout %v", err)
 		return
 	}
 	defer stdoutR.Close()
-	stderrR, stderrW, err := outPipe()
+	stderrR, stderrW, err := childPipe(1)
 	if err != nil {
 		syscall.Close(stdoutW)
 		h.fail(w, http.StatusInternalServerError, "stderr %v", err)
@@ -151,7 +151,7 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var rest io.Reader         // body left to copy after the fork
 	var restBuf *[prefill]byte // rest's first part, back to prefillPool when copied
 	if bodyLen > 0 {
-		if stdin, stdinW, err = inPipe(); err != nil {
+		if stdinW, stdin, err = childPipe(0); err != nil {
 			syscall.Close(stdoutW)
 			syscall.Close(stderrW)
 			stderrR.Close()

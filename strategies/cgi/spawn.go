@@ -17,38 +17,24 @@ import (
 // fewer per pipe: a GET went from 45 to 39 of the host's own (perf stat, static C app), and on
 // a CPU-bound machine each call that is slow to return also costs a Go scheduler hand-off.
 
-// outPipe makes a pipe for the child's stdout or stderr: the reading end as a non-blocking
-// *os.File in the poller, and the writing end as a plain blocking descriptor for the child.
-// Both are close-on-exec, so no other child inherits them.
-func outPipe() (r *os.File, w int, err error) {
+// childPipe makes a pipe between the host and a child. End theirs (0, the reading end, for the
+// child's stdin; 1, the writing end, for its stdout or stderr) is a plain blocking descriptor
+// for the child; the other end is the host's, a non-blocking *os.File in the poller. Both are
+// close-on-exec, so no other child inherits them.
+func childPipe(theirs int) (ours *os.File, fd int, err error) {
 	var p [2]int
 	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
 		return nil, -1, fmt.Errorf("pipe: %w", err)
 	}
-	if err := syscall.SetNonblock(p[1], false); err != nil {
+	if err := syscall.SetNonblock(p[theirs], false); err != nil {
 		syscall.Close(p[0])
 		syscall.Close(p[1])
 		return nil, -1, fmt.Errorf("pipe: %w", err)
 	}
-	return os.NewFile(uintptr(p[0]), "|0"), p[1], nil
-}
-
-// inPipe makes a pipe for the child's stdin: the reading end a plain blocking descriptor for
-// the child, the writing end a non-blocking *os.File in the poller.
-func inPipe() (r int, w *os.File, err error) {
-	var p [2]int
-	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
-		return -1, nil, fmt.Errorf("pipe: %w", err)
-	}
-	if err := syscall.SetNonblock(p[0], false); err != nil {
-		syscall.Close(p[0])
-		syscall.Close(p[1])
-		return -1, nil, fmt.Errorf("pipe: %w", err)
-	}
-	if testHookStdinPipeSize > 0 {
+	if theirs == 0 && testHookStdinPipeSize > 0 {
 		syscall.Syscall(syscall.SYS_FCNTL, uintptr(p[1]), fSetPipeSize, uintptr(testHookStdinPipeSize))
 	}
-	return p[0], os.NewFile(uintptr(p[1]), "|1"), nil
+	return os.NewFile(uintptr(p[1-theirs]), "|pipe"), p[theirs], nil
 }
 
 // reap waits for child pid to exit and collects its status. It calls exited in between, when
@@ -60,20 +46,19 @@ func inPipe() (r int, w *os.File, err error) {
 // exited already: then neither call blocks. Otherwise (a program that closed its stdout and
 // lingers, or one being killed) the first blocks until the child is gone.
 func reap(pid int, exited func()) (syscall.WaitStatus, error) {
-	// Also called when waitid fails (ECHILD, with SIGCHLD ignored), when the pid may already be
-	// free; exited must not mind a second call.
-	defer exited()
 	var info [128]byte // siginfo_t, unread: the status comes from wait4
+	var errno syscall.Errno
 	for {
-		_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPID, uintptr(pid), uintptr(unsafe.Pointer(&info)), syscall.WEXITED|syscall.WNOWAIT, 0, 0)
-		if errno == 0 {
+		_, _, errno = syscall.Syscall6(syscall.SYS_WAITID, pPID, uintptr(pid), uintptr(unsafe.Pointer(&info)), syscall.WEXITED|syscall.WNOWAIT, 0, 0)
+		if errno != syscall.EINTR {
 			break
 		}
-		if errno != syscall.EINTR {
-			return 0, fmt.Errorf("waitid: %w", errno)
-		}
 	}
+	// Also when waitid failed (ECHILD, with SIGCHLD ignored): the pid may be free already.
 	exited()
+	if errno != 0 {
+		return 0, fmt.Errorf("waitid: %w", errno)
+	}
 	var ws syscall.WaitStatus
 	for {
 		_, err := syscall.Wait4(pid, &ws, 0, nil)

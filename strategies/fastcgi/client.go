@@ -75,12 +75,7 @@ func (c *Client) init() {
 	}
 	c.logStderr = func(line []byte) { c.Logger.Printf("fastcgi: %s:%s stderr: %s", c.Network, c.Address, line) }
 	// LIFO: a warm connection is preferred; a new one is opened only under concurrency.
-	c.q = newIdleQueue(true, nil, func(s *clientSlot) {
-		if s.conn != nil {
-			s.conn.nc.Close()
-			s.conn = nil
-		}
-	})
+	c.q = newIdleQueue(true, nil, (*clientSlot).closeConn)
 	for range c.MaxConns {
 		s := &clientSlot{c: c}
 		s.releaseFn = s.release
@@ -187,8 +182,13 @@ func (s *clientSlot) release(cn *conn, out outcome) {
 	if out != reuse {
 		s.conn = nil
 	}
-	if !s.c.q.put(s) && s.conn != nil {
-		// The client was closed while the connection was in use.
+	if !s.c.q.put(s) {
+		s.closeConn() // the client was closed while the connection was in use
+	}
+}
+
+func (s *clientSlot) closeConn() {
+	if s.conn != nil {
 		s.conn.nc.Close()
 		s.conn = nil
 	}

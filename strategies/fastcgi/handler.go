@@ -93,10 +93,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A client that stalls, sending its body or taking the answer, must not hold the worker
 	// past the timeout: when ctx ends, reads from it stop, and writes too once the answer has
 	// begun (before that a 504 is still to be sent).
-	rc := http.NewResponseController(w)
 	var answering atomic.Bool
 	stopCut := context.AfterFunc(ctx, func() {
-		now := time.Now()
+		rc, now := http.NewResponseController(w), time.Now()
 		if r.ContentLength != 0 {
 			rc.SetReadDeadline(now)
 		}
@@ -169,7 +168,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	answering.Store(true)
 	if ctx.Err() != nil { // the cut may have run before answering was set
-		rc.SetWriteDeadline(time.Now())
+		http.NewResponseController(w).SetWriteDeadline(time.Now())
 	}
 	sendErr := cgi.Send(w, r, hdr, br)
 	if sendErr == nil {
