@@ -235,7 +235,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestServeOptionsRoundTrip(t *testing.T) {
-	in := ServeOptions{Strategy: "cgi", Program: "/x/y.cgi", Listen: "127.0.0.1:0", Timeout: 3 * time.Second, Workers: 3, MaxRequests: 9, FastCGIAddr: "tcp:127.0.0.1:9000", SharedSocket: true, FastCGINetwork: "tcp", CacheDir: "/c"}
+	in := ServeOptions{Strategy: "cgi", Program: "/x/y.cgi", Listen: "127.0.0.1:0", Timeout: 3 * time.Second, Workers: 3, MaxRequests: 9, FastCGIAddr: "tcp:127.0.0.1:9000", SharedSocket: true, FastCGINetwork: "tcp", FastCGIFrontEnd: "net/http", CacheDir: "/c"}
 	var out ServeOptions
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	out.Flags(fs)
@@ -251,15 +251,20 @@ func TestServeOptionsRoundTrip(t *testing.T) {
 }
 
 // TestRunFastCGIModels runs the fastcgi strategy's four pool models, socket per worker or
-// shared, unix or TCP, and checks that the cells say which they measured.
+// shared, unix or TCP, the first under both front ends, and checks that the cells say which
+// they measured.
 func TestRunFastCGIModels(t *testing.T) {
 	for _, network := range []string{"unix", "tcp"} {
-		for _, shared := range []bool{false, true} {
+		for _, m := range []struct {
+			shared           bool
+			front, wantFront string
+		}{{false, "", "event-loop"}, {false, "net/http", "net/http"}, {true, "", "net/http"}} {
+			shared := m.shared
 			log := &strings.Builder{}
 			res, err := Run(context.Background(), Config{
 				Strategies: []string{"fastcgi"}, Programs: []string{"c"}, Workloads: []string{"multipart"},
-				Concurrency: []int{4}, Workers: 2, SharedSocket: shared, FastCGINetwork: network, Requests: 400, Warmup: -1,
-				CacheDir: testCache(t), ServeCommand: serveCommand(t), Log: log,
+				Concurrency: []int{4}, Workers: 2, SharedSocket: shared, FastCGINetwork: network, FastCGIFrontEnd: m.front,
+				Requests: 400, Warmup: -1, CacheDir: testCache(t), ServeCommand: serveCommand(t), Log: log,
 			})
 			if err != nil {
 				t.Fatalf("%s shared=%v: %v", network, shared, err)
@@ -268,8 +273,11 @@ func TestRunFastCGIModels(t *testing.T) {
 			if c.Error != "" || c.Requests != 400 || len(c.Errors) != 0 || c.Workers != 2 {
 				t.Errorf("%s shared=%v: %d requests, errors %v %s, workers %d; want 400 verified, 2 workers", network, shared, c.Requests, c.Errors, c.Error, c.Workers)
 			}
-			if c.FastCGISocket != network || c.SharedSocket != shared {
-				t.Errorf("%s shared=%v: the cell says fastcgi_socket %q, shared_socket %v", network, shared, c.FastCGISocket, c.SharedSocket)
+			if c.FastCGISocket != network || c.SharedSocket != shared || c.FrontEnd != m.wantFront {
+				t.Errorf("%s shared=%v front %q: the cell says fastcgi_socket %q, shared_socket %v, front_end %q", network, shared, m.front, c.FastCGISocket, c.SharedSocket, c.FrontEnd)
+			}
+			if want := "through the " + m.wantFront + " front end"; !strings.Contains(log.String(), want) {
+				t.Errorf("%s shared=%v front %q: the backend log lacks %q", network, shared, m.front, want)
 			}
 			// What the pool said when it started: the sockets it really used.
 			want := "ready on a " + network + " socket each"

@@ -58,6 +58,9 @@ type Cell struct {
 	// SharedSocket: the fastcgi cell's workers accepted on one shared socket (the spawn-fcgi
 	// and php-fpm model) instead of one socket each.
 	SharedSocket bool `json:"shared_socket,omitempty"`
+	// FrontEnd is what served HTTP in front of a fastcgi cell's workers: "event-loop" or
+	// "net/http" (see --fastcgi-front-end).
+	FrontEnd string `json:"front_end,omitempty"`
 	// Work is the work=N the requests asked for (0: none).
 	Work int `json:"work,omitempty"`
 

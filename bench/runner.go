@@ -57,6 +57,9 @@ type Config struct {
 	SharedSocket bool
 	// FastCGINetwork is the FastCGI pool's sockets: "unix" (default) or "tcp".
 	FastCGINetwork string
+	// FastCGIFrontEnd is what serves HTTP in front of the FastCGI workers:
+	// fastcgi.FrontEventLoop or fastcgi.FrontNetHTTP; "" is fastcgi.Strategy's default.
+	FastCGIFrontEnd string
 	// Rate, when positive, makes every cell an open loop (fixed rate, corrected for
 	// coordinated omission) at that many requests per second; Concurrency is then the number of
 	// connections opened at the start, more opened as the schedule needs, up to MaxConnections.
@@ -171,6 +174,9 @@ func (c Config) Validate() error {
 	}
 	if err := fastcgi.CheckNetwork(c.FastCGINetwork); err != nil {
 		errs = append(errs, fmt.Errorf("--fastcgi-network: %w", err))
+	}
+	if err := checkFrontEnd(c.FastCGIFrontEnd, c.SharedSocket, c.FastCGIAddr); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -358,6 +364,7 @@ func runCell(ctx context.Context, cfg Config, serveCmd []string, p planned, phas
 	}
 	if p.strategy == "fastcgi" {
 		cell.FastCGISocket, cell.SharedSocket = fastCGISocket(cfg)
+		cell.FrontEnd = fastcgi.Strategy{SharedSocket: cfg.SharedSocket, FrontEnd: cfg.FastCGIFrontEnd}.FrontEndFor(cfg.FastCGIAddr != "")
 	}
 	wl, err := loadgen.NewWorkload(p.workload, p.work)
 	if err != nil {
@@ -365,15 +372,16 @@ func runCell(ctx context.Context, cfg Config, serveCmd []string, p planned, phas
 		return cell, err
 	}
 	srv, err := startServe(ctx, serveCmd, ServeOptions{
-		Strategy:       p.strategy,
-		Program:        p.arg,
-		Timeout:        cfg.Timeout,
-		Workers:        cfg.Workers,
-		MaxRequests:    cfg.MaxRequests,
-		FastCGIAddr:    cfg.FastCGIAddr,
-		SharedSocket:   cfg.SharedSocket,
-		FastCGINetwork: cfg.FastCGINetwork,
-		CacheDir:       cfg.CacheDir,
+		Strategy:        p.strategy,
+		Program:         p.arg,
+		Timeout:         cfg.Timeout,
+		Workers:         cfg.Workers,
+		MaxRequests:     cfg.MaxRequests,
+		FastCGIAddr:     cfg.FastCGIAddr,
+		SharedSocket:    cfg.SharedSocket,
+		FastCGINetwork:  cfg.FastCGINetwork,
+		FastCGIFrontEnd: cfg.FastCGIFrontEnd,
+		CacheDir:        cfg.CacheDir,
 	}, cfg.Log)
 	if err != nil {
 		cell.Error = err.Error()

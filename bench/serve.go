@@ -32,8 +32,11 @@ type ServeOptions struct {
 	SharedSocket bool
 	// FastCGINetwork is the FastCGI pool's sockets: "unix" (default) or "tcp".
 	FastCGINetwork string
-	CacheDir       string // where built-in apps are built
-	AllowRemote    bool   // permit --listen on a non-loopback address
+	// FastCGIFrontEnd serves HTTP in front of the workers: "event-loop" or "net/http"; ""
+	// is the default (the event loop, unless SharedSocket or FastCGIAddr).
+	FastCGIFrontEnd string
+	CacheDir        string // where built-in apps are built
+	AllowRemote     bool   // permit --listen on a non-loopback address
 }
 
 // Flags registers the serve flags on fs, with help text and defaults.
@@ -47,6 +50,7 @@ func (o *ServeOptions) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.FastCGIAddr, "fastcgi-addr", "", "use an already-running FastCGI server (unix:/path.sock or tcp:127.0.0.1:9000) instead of starting a pool")
 	fs.BoolVar(&o.SharedSocket, "shared-socket", false, "fastcgi: all workers accept on one listening socket, as spawn-fcgi and php-fpm do (no --max-requests then)")
 	fs.StringVar(&o.FastCGINetwork, "fastcgi-network", "unix", "fastcgi: the workers' sockets, unix or tcp (ports on 127.0.0.1)")
+	fs.StringVar(&o.FastCGIFrontEnd, "fastcgi-front-end", "", FrontEndHelp)
 	fs.StringVar(&o.CacheDir, "cache", "", "folder for built apps (default $CGIBENCH_CACHE or the user cache folder)")
 	fs.BoolVar(&o.AllowRemote, "allow-remote", false, "allow --listen on a non-loopback address")
 }
@@ -75,6 +79,9 @@ func (o ServeOptions) Args() []string {
 	if o.FastCGINetwork != "" {
 		args = append(args, "--fastcgi-network", o.FastCGINetwork)
 	}
+	if o.FastCGIFrontEnd != "" {
+		args = append(args, "--fastcgi-front-end", o.FastCGIFrontEnd)
+	}
 	if o.CacheDir != "" {
 		args = append(args, "--cache", o.CacheDir)
 	}
@@ -102,7 +109,26 @@ func (o ServeOptions) Validate() error {
 	if err := fastcgi.CheckNetwork(o.FastCGINetwork); err != nil {
 		errs = append(errs, fmt.Errorf("--fastcgi-network: %w", err))
 	}
+	if o.Strategy == "fastcgi" {
+		if err := checkFrontEnd(o.FastCGIFrontEnd, o.SharedSocket, o.FastCGIAddr); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// FrontEndHelp is the --fastcgi-front-end flag's help, for run and serve.
+const FrontEndHelp = "fastcgi: what serves HTTP in front of the workers: event-loop (one epoll loop, as lighttpd and nginx; the default) or net/http (a goroutine per connection, as the other strategies; the only one with --shared-socket or --fastcgi-addr)"
+
+// checkFrontEnd reports a --fastcgi-front-end the fastcgi strategy cannot use with the rest.
+func checkFrontEnd(front string, shared bool, addr string) error {
+	if err := fastcgi.CheckFrontEnd(front); err != nil {
+		return fmt.Errorf("--fastcgi-front-end: %w", err)
+	}
+	if front == fastcgi.FrontEventLoop && (shared || addr != "") {
+		return errors.New("--fastcgi-front-end event-loop serves only a pool with a socket per worker: drop --shared-socket and --fastcgi-addr, or use --fastcgi-front-end net/http")
+	}
+	return nil
 }
 
 func checkLoopback(addr string) error {
@@ -136,7 +162,7 @@ func Serve(ctx context.Context, o ServeOptions, stdout, logw io.Writer) error {
 	e, _ := lookupStrategy(o.Strategy)
 	strategy := e.strategy
 	if _, ok := strategy.(fastcgi.Strategy); ok {
-		strategy = fastcgi.Strategy{SharedSocket: o.SharedSocket, Network: o.FastCGINetwork}
+		strategy = fastcgi.Strategy{SharedSocket: o.SharedSocket, Network: o.FastCGINetwork, FrontEnd: o.FastCGIFrontEnd}
 	}
 	b, err := strategy.Start(ctx, strategies.Config{
 		Program:     prog,

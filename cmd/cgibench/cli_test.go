@@ -33,6 +33,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "--strategy", "nope"}, `unknown strategy "nope"`},
 		{[]string{"serve", "--strategy", "fastcgi", "--program", "c", "--fastcgi-network", "udp"}, `--fastcgi-network: network "udp": use unix or tcp`},
 		{[]string{"run", "--fastcgi-network", "udp"}, `--fastcgi-network: network "udp": use unix or tcp`},
+		{[]string{"run", "--fastcgi-front-end", "nginx"}, `--fastcgi-front-end: front end "nginx": use event-loop or net/http`},
+		{[]string{"serve", "--strategy", "fastcgi", "--program", "c", "--shared-socket", "--fastcgi-front-end", "event-loop"}, `--fastcgi-front-end event-loop serves only a pool with a socket per worker`},
 		{[]string{"programs", "--mode", "soap"}, `--mode "soap"`},
 		{[]string{"run", "--slo-p99", "50ms"}, "--slo-p99 needs --rate"},
 		{[]string{"run", "--max-connections", "50"}, "--max-connections needs --rate"},

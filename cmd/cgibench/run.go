@@ -43,6 +43,7 @@ var runCmd = &command{
 		fs.StringVar(&c.FastCGIAddr, "fastcgi-addr", "", "measure an already-running FastCGI server (unix:/path.sock or tcp:127.0.0.1:9000) as the fastcgi strategy")
 		fs.BoolVar(&c.SharedSocket, "shared-socket", false, "fastcgi workers accept on one shared socket, as spawn-fcgi and php-fpm do (default: one socket per worker, which --max-requests needs)")
 		fs.StringVar(&c.FastCGINetwork, "fastcgi-network", "unix", "the FastCGI workers' sockets: unix, or tcp (ports on 127.0.0.1)")
+		fs.StringVar(&c.FastCGIFrontEnd, "fastcgi-front-end", "", bench.FrontEndHelp)
 		open.register(fs)
 		fs.StringVar(&c.HlogDir, "hlog", "", "write an HdrHistogram interval log (.hlog) per cell into this folder")
 		fs.BoolVar(&c.Verify, "verify", false, "verify your own programs' bodies too (they must implement scripts/README.md; built-in apps are always verified)")

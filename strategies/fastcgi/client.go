@@ -207,6 +207,9 @@ type idleQueue[T comparable] struct {
 	// ctx ended, and put then refused.
 	discard func(T)
 	chans   sync.Pool
+	// onPut, when set, is called (without the lock) after put has made an item idle with no
+	// waiter to take it: the event-loop front end takes its workers with tryGet.
+	onPut func()
 }
 
 func newIdleQueue[T comparable](lifo bool, usable func(T) bool, discard func(T)) *idleQueue[T] {
@@ -223,16 +226,7 @@ func (q *idleQueue[T]) get(ctx context.Context) (T, error) {
 		q.mu.Unlock()
 		return zero, ErrClosed
 	}
-	if n := len(q.items); n > 0 {
-		var x T
-		if q.lifo {
-			x = q.items[n-1]
-		} else {
-			x = q.items[0]
-			copy(q.items, q.items[1:])
-		}
-		q.items[n-1] = zero
-		q.items = q.items[:n-1]
+	if x, ok := q.pop(); ok {
 		q.mu.Unlock()
 		return x, nil
 	}
@@ -272,8 +266,8 @@ func (q *idleQueue[T]) get(ctx context.Context) (T, error) {
 // nothing, when the queue is closed or x is not usable.
 func (q *idleQueue[T]) put(x T) bool {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.closed || q.usable != nil && !q.usable(x) {
+		q.mu.Unlock()
 		return false
 	}
 	if len(q.waiters) > 0 {
@@ -282,10 +276,51 @@ func (q *idleQueue[T]) put(x T) bool {
 		q.waiters[len(q.waiters)-1] = nil
 		q.waiters = q.waiters[:len(q.waiters)-1]
 		ch <- x // buffered, and only this put sends on it
+		q.mu.Unlock()
 		return true
 	}
 	q.items = append(q.items, x)
+	onPut := q.onPut
+	q.mu.Unlock()
+	if onPut != nil {
+		onPut()
+	}
 	return true
+}
+
+// tryGet takes the oldest idle item (the newest if lifo) without waiting.
+func (q *idleQueue[T]) tryGet() (x T, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return x, false
+	}
+	return q.pop()
+}
+
+// pop takes an idle item; q.mu is held.
+func (q *idleQueue[T]) pop() (x T, ok bool) {
+	n := len(q.items)
+	if n == 0 {
+		return x, false
+	}
+	if q.lifo {
+		x = q.items[n-1]
+	} else {
+		x = q.items[0]
+		copy(q.items, q.items[1:])
+	}
+	var zero T
+	q.items[n-1] = zero
+	q.items = q.items[:n-1]
+	return x, true
+}
+
+// setOnPut sets (nil: clears) the hook put calls.
+func (q *idleQueue[T]) setOnPut(f func()) {
+	q.mu.Lock()
+	q.onPut = f
+	q.mu.Unlock()
 }
 
 // remove takes x out of the idle items and reports whether it was there.

@@ -92,52 +92,61 @@ func TestConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, _ := startStrategy(t, strategies.Config{Program: prog, Workers: 2})
-			client := &http.Client{Timeout: 30 * time.Second}
-			for _, rq := range reqs {
-				url := b.URL()
-				if rq.query != "" {
-					url += "?" + rq.query
-				}
-				req, err := http.NewRequest(rq.method, url, bytes.NewReader(rq.body))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if rq.contentType != "" {
-					req.Header.Set("Content-Type", rq.contentType)
-				}
-				if rq.cookie != "" {
-					req.Header.Set("Cookie", rq.cookie)
-				}
-				resp, err := client.Do(req)
-				if err != nil {
-					t.Errorf("%s: %v", rq.name, err)
-					continue
-				}
-				body, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if err != nil {
-					t.Errorf("%s: reading body: %v", rq.name, err)
-					continue
-				}
-				want := refapp.Handle(refapp.Request{Method: rq.method, QueryString: rq.query,
-					ContentType: rq.contentType, Cookie: rq.cookie, Body: rq.body})
-				if resp.StatusCode != want.StatusCode() {
-					t.Errorf("%s: status %d, want %d", rq.name, resp.StatusCode, want.StatusCode())
-				}
-				for _, f := range want.Header {
-					if f.Name == "Status" {
-						continue
-					}
-					if got := resp.Header.Values(f.Name); len(got) != 1 || got[0] != f.Value {
-						t.Errorf("%s: %s %q, want %q", rq.name, f.Name, got, f.Value)
-					}
-				}
-				if !bytes.Equal(body, want.Body) {
-					t.Errorf("%s: body\n%s\nwant\n%s", rq.name, clipBody(body), clipBody(want.Body))
-				}
+			for _, front := range frontEnds {
+				b, _ := startFront(t, front, strategies.Config{Program: prog, Workers: 2})
+				conform(t, front, b.URL(), reqs)
+				b.Close()
 			}
 		})
+	}
+}
+
+// conform sends reqs to the app at base and compares the answers with refapp.Handle.
+func conform(t *testing.T, front, base string, reqs []conformanceRequest) {
+	t.Helper()
+	client := &http.Client{Timeout: 30 * time.Second}
+	for _, rq := range reqs {
+		url := base
+		if rq.query != "" {
+			url += "?" + rq.query
+		}
+		req, err := http.NewRequest(rq.method, url, bytes.NewReader(rq.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rq.contentType != "" {
+			req.Header.Set("Content-Type", rq.contentType)
+		}
+		if rq.cookie != "" {
+			req.Header.Set("Cookie", rq.cookie)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Errorf("%s %s: %v", front, rq.name, err)
+			continue
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Errorf("%s %s: reading body: %v", front, rq.name, err)
+			continue
+		}
+		want := refapp.Handle(refapp.Request{Method: rq.method, QueryString: rq.query,
+			ContentType: rq.contentType, Cookie: rq.cookie, Body: rq.body})
+		if resp.StatusCode != want.StatusCode() {
+			t.Errorf("%s %s: status %d, want %d", front, rq.name, resp.StatusCode, want.StatusCode())
+		}
+		for _, f := range want.Header {
+			if f.Name == "Status" {
+				continue
+			}
+			if got := resp.Header.Values(f.Name); len(got) != 1 || got[0] != f.Value {
+				t.Errorf("%s %s: %s %q, want %q", front, rq.name, f.Name, got, f.Value)
+			}
+		}
+		if !bytes.Equal(body, want.Body) {
+			t.Errorf("%s %s: body\n%s\nwant\n%s", front, rq.name, clipBody(body), clipBody(want.Body))
+		}
 	}
 }
 

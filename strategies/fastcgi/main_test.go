@@ -76,6 +76,22 @@ func workerHandler(w http.ResponseWriter, r *http.Request) {
 	case "/app/status":
 		w.WriteHeader(http.StatusTeapot)
 		return
+	case "/app/big":
+		// n bytes of a pattern a reader can check: byte i is 'a'+i%26.
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		w.Header().Set("Content-Type", "application/octet-stream")
+		buf := make([]byte, 64<<10)
+		for i := 0; i < n; {
+			k := min(len(buf), n-i)
+			for j := range k {
+				buf[j] = byte('a' + (i+j)%26)
+			}
+			if _, err := w.Write(buf[:k]); err != nil {
+				return
+			}
+			i += k
+		}
+		return
 	case "/app/sleep":
 		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
 		time.Sleep(time.Duration(ms) * time.Millisecond)

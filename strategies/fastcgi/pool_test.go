@@ -59,13 +59,15 @@ func httpGet(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// testPrograms are the two real FastCGI programs the tests run: the test binary itself
-// (net/http/fcgi) and a libfcgi responder in C. path gives each its URL for a test mode.
-var testPrograms = []struct {
+type testProgram struct {
 	name string
 	prog func(testing.TB) strategies.Program
 	path func(mode, arg string) string
-}{
+}
+
+// testPrograms are the two real FastCGI programs the tests run: the test binary itself
+// (net/http/fcgi) and a libfcgi responder in C. path gives each its URL for a test mode.
+var testPrograms = []testProgram{
 	{"go", goWorker, func(mode, arg string) string {
 		switch mode {
 		case "hang":

@@ -2,6 +2,7 @@ package fastcgi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net"
@@ -24,6 +25,37 @@ type Strategy struct {
 	// Network is the pool's sockets: "unix" (the default) or "tcp" (ports on 127.0.0.1), as
 	// PoolConfig.Network.
 	Network string
+	// FrontEnd is what serves HTTP: FrontEventLoop or FrontNetHTTP. The default, "", is the
+	// event loop for a pool with a socket per worker and net/http otherwise (SharedSocket, or
+	// an external server at Config.FastCGIAddr), which the event loop does not serve.
+	FrontEnd string
+}
+
+// The front ends (Strategy.FrontEnd); see the package documentation, "The front ends".
+const (
+	FrontEventLoop = "event-loop"
+	FrontNetHTTP   = "net/http"
+)
+
+// CheckFrontEnd reports, in one line with the fix, a front end the strategy does not have.
+func CheckFrontEnd(name string) error {
+	switch name {
+	case "", FrontEventLoop, FrontNetHTTP:
+		return nil
+	}
+	return fmt.Errorf("front end %q: use %s or %s", name, FrontEventLoop, FrontNetHTTP)
+}
+
+// FrontEndFor is the front end the strategy uses: s.FrontEnd, or its default for the pool
+// model (shared) and whether an external server is used.
+func (s Strategy) FrontEndFor(external bool) string {
+	if s.FrontEnd != "" {
+		return s.FrontEnd
+	}
+	if s.SharedSocket || external {
+		return FrontNetHTTP
+	}
+	return FrontEventLoop
 }
 
 var _ strategies.Strategy = Strategy{}
@@ -50,6 +82,14 @@ func (s Strategy) Start(ctx context.Context, cfg strategies.Config) (strategies.
 		workers = runtime.NumCPU()
 	}
 
+	if err := CheckFrontEnd(s.FrontEnd); err != nil {
+		return nil, fmt.Errorf("fastcgi: %w", err)
+	}
+	front := s.FrontEndFor(cfg.FastCGIAddr != "")
+	if front == FrontEventLoop && (s.SharedSocket || cfg.FastCGIAddr != "") {
+		return nil, errors.New("fastcgi: the event-loop front end serves only a pool with a socket per worker: drop --shared-socket and --fastcgi-addr, or use --fastcgi-front-end net/http")
+	}
+
 	if cfg.FastCGIAddr != "" {
 		network, address, err := ParseAddr(cfg.FastCGIAddr)
 		if err != nil {
@@ -74,7 +114,11 @@ func (s Strategy) Start(ctx context.Context, cfg strategies.Config) (strategies.
 		if pid > 0 {
 			pids = func() []int { return []int{pid} }
 		}
-		return strategies.ServeHandler(cfg, h, pids, client.Close)
+		b, err := strategies.ServeHandler(cfg, h, pids, client.Close)
+		if err == nil {
+			logger.Printf("fastcgi: serving %s through the %s front end", b.URL(), front)
+		}
+		return b, err
 	}
 
 	pool, err := StartPool(ctx, PoolConfig{
@@ -89,21 +133,36 @@ func (s Strategy) Start(ctx context.Context, cfg strategies.Config) (strategies.
 		return nil, err
 	}
 	h := &Handler{Doer: pool, Program: cfg.Program, Timeout: cfg.Timeout, Logger: logger}
-	b, err := strategies.ServeHandler(cfg, h, pool.PIDs, pool.Close)
+	var fe frontEnd
+	if front == FrontEventLoop {
+		fe, err = StartFront(cfg.Listen, h, pool)
+	} else {
+		fe, err = strategies.ServeHandler(cfg, h, pool.PIDs, pool.Close)
+	}
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
-	return &PoolBackend{HTTPBackend: b, pool: pool}, nil
+	logger.Printf("fastcgi: serving %s through the %s front end", fe.URL(), front)
+	return &PoolBackend{frontEnd: fe, pool: pool}, nil
+}
+
+// frontEnd is what serves HTTP for a pool; its Close closes the pool too.
+type frontEnd interface {
+	URL() string
+	Close() error
 }
 
 // PoolBackend is the backend Start returns when it runs a pool: besides strategies.Backend it
 // reports the pool's worker turnover, for callers that look for
 // interface{ Restarts() int64; Recycles() int64 }.
 type PoolBackend struct {
-	*strategies.HTTPBackend
+	frontEnd
 	pool *Pool
 }
+
+// PIDs implements strategies.Backend: the pool's workers.
+func (b *PoolBackend) PIDs() []int { return b.pool.PIDs() }
 
 // Restarts is Pool.Restarts.
 func (b *PoolBackend) Restarts() int64 { return b.pool.Restarts() }

@@ -21,9 +21,18 @@ import (
 
 func startStrategy(t *testing.T, cfg strategies.Config) (strategies.Backend, *syncBuffer) {
 	t.Helper()
+	return startFront(t, "", cfg)
+}
+
+// frontEnds are the strategy's front ends, for the tests that run under each.
+var frontEnds = []string{FrontEventLoop, FrontNetHTTP}
+
+// startFront starts the strategy with the front end named (""; the default).
+func startFront(t *testing.T, front string, cfg strategies.Config) (strategies.Backend, *syncBuffer) {
+	t.Helper()
 	logBuf := &syncBuffer{}
 	cfg.Log = logBuf
-	sb, err := Strategy{}.Start(context.Background(), cfg)
+	sb, err := Strategy{FrontEnd: front}.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,41 +63,53 @@ func TestStrategy(t *testing.T) {
 	if got := (Strategy{}).Name(); got != "fastcgi" {
 		t.Errorf("Name() = %q", got)
 	}
-	for _, tp := range testPrograms {
-		t.Run(tp.name, func(t *testing.T) {
-			b, _ := startStrategy(t, strategies.Config{Program: tp.prog(t), Workers: 2})
-			pids := b.PIDs()
-			if len(pids) != 2 {
-				t.Fatalf("PIDs() = %v, want 2 workers", pids)
-			}
-			base := strings.TrimSuffix(b.URL(), "/app")
-			code, body := httpGet(t, base+tp.path("", "a=1&b=2"))
-			if code != 200 || field(body, "query") != "a=1&b=2" {
-				t.Errorf("GET: %d %q", code, body)
-			}
-			resp, err := http.Post(b.URL(), "text/plain", strings.NewReader("hello"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if field(string(got), "method") != "POST" || field(string(got), "body") != fmt.Sprintf("5:%08x", sum([]byte("hello"))) {
-				t.Errorf("POST: %q", got)
-			}
-			if err := b.Close(); err != nil {
-				t.Errorf("Close: %v", err)
-			}
-			for _, pid := range pids {
-				if !processGone(pid) {
-					t.Errorf("worker %d survives Close", pid)
-				}
-			}
-		})
+	for _, front := range frontEnds {
+		for _, tp := range testPrograms {
+			t.Run(front+"/"+tp.name, func(t *testing.T) {
+				testStrategy(t, front, tp)
+			})
+		}
+	}
+}
+
+func testStrategy(t *testing.T, front string, tp testProgram) {
+	b, _ := startFront(t, front, strategies.Config{Program: tp.prog(t), Workers: 2})
+	pids := b.PIDs()
+	if len(pids) != 2 {
+		t.Fatalf("PIDs() = %v, want 2 workers", pids)
+	}
+	base := strings.TrimSuffix(b.URL(), "/app")
+	code, body := httpGet(t, base+tp.path("", "a=1&b=2"))
+	if code != 200 || field(body, "query") != "a=1&b=2" {
+		t.Errorf("GET: %d %q", code, body)
+	}
+	resp, err := http.Post(b.URL(), "text/plain", strings.NewReader("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if field(string(got), "method") != "POST" || field(string(got), "body") != fmt.Sprintf("5:%08x", sum([]byte("hello"))) {
+		t.Errorf("POST: %q", got)
+	}
+	if err := b.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	for _, pid := range pids {
+		if !processGone(pid) {
+			t.Errorf("worker %d survives Close", pid)
+		}
 	}
 }
 
 func TestStrategyKilledWorker(t *testing.T) {
-	b, _ := startStrategy(t, strategies.Config{Program: libfcgiResponder(t), Workers: 1})
+	for _, front := range frontEnds {
+		t.Run(front, func(t *testing.T) { testKilledWorker(t, front) })
+	}
+}
+
+func testKilledWorker(t *testing.T, front string) {
+	b, _ := startFront(t, front, strategies.Config{Program: libfcgiResponder(t), Workers: 1})
 	pidfile := filepath.Join(t.TempDir(), "pid")
 	done := make(chan int, 1)
 	go func() {
@@ -126,16 +147,22 @@ func TestStrategyKilledWorker(t *testing.T) {
 }
 
 func TestStrategyTimeout(t *testing.T) {
-	b, _ := startStrategy(t, strategies.Config{Program: goWorker(t), Workers: 1, Timeout: time.Second})
+	for _, front := range frontEnds {
+		t.Run(front, func(t *testing.T) { testTimeout(t, front) })
+	}
+}
+
+func testTimeout(t *testing.T, front string) {
+	b, _ := startFront(t, front, strategies.Config{Program: goWorker(t), Workers: 1, Timeout: time.Second})
 	code, _ := httpGet(t, strings.TrimSuffix(b.URL(), "/app")+"/app/hang?pidfile="+filepath.Join(t.TempDir(), "pid"))
 	if code != http.StatusGatewayTimeout {
 		t.Errorf("status %d, want 504", code)
 	}
 	// The one worker was stopped and is being replaced. The timeout also bounds the wait for
 	// a worker, and starting one (the -race test binary) can take longer than that on a loaded
-	// machine: wait until the replacement is idle, then ask.
+	// machine: wait until the replacement is up, then ask.
 	pool := b.(*closeOnce).Backend.(*PoolBackend).pool
-	waitFor(t, 30*time.Second, "no idle replacement worker", func() bool { return pool.Restarts() == 1 && idleWorkers(pool) == 1 })
+	waitFor(t, 30*time.Second, "no replacement worker", func() bool { return pool.Restarts() == 1 && len(pool.PIDs()) == 1 })
 	if code, _ := httpGet(t, b.URL()); code != 200 {
 		t.Errorf("after the timeout: %d", code)
 	}
