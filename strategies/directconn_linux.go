@@ -198,3 +198,12 @@ func checkedWrite(fd uintptr, p []byte) (int, syscall.Errno) {
 	}
 	return n, 0
 }
+
+// SocketRead reads from a non-blocking socket as DirectConn does: with a raw system call,
+// which a read that cannot block allows (it skips the scheduler's bookkeeping), or through
+// package syscall under the race detector and the sanitizers. The event-loop front end of the
+// fastcgi strategy uses it.
+func SocketRead(fd int, p []byte) (int, syscall.Errno) { return sysRead(uintptr(fd), p) }
+
+// SocketWrite writes to a non-blocking socket, as SocketRead reads.
+func SocketWrite(fd int, p []byte) (int, syscall.Errno) { return sysWrite(uintptr(fd), p) }

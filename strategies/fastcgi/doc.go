@@ -121,4 +121,38 @@
 // Like the cgi strategy, the Handler does not flush after each FCGI_STDOUT record: net/http
 // sends the response as its 4 KiB buffer fills and at the end, which keeps a short response's
 // Content-Length instead of turning it into chunks.
+//
+// # The front ends
+//
+// What serves HTTP in front of the pool is Strategy.FrontEnd. The default for a pool with a
+// socket per worker is Front, an event loop: one goroutine with every socket non-blocking in
+// one epoll set, the way lighttpd and nginx serve FastCGI. net/http, which the other strategies
+// use, parks and wakes a goroutine at every wait on a socket; a FastCGI request waits on two
+// (the client, then the worker), and on a small machine those handoffs cost the server more
+// CPU than lighttpd spends on the whole request. FrontNetHTTP serves the Handler through
+// net/http instead, as the other strategies are served, for comparing them front end for front
+// end; it is the only front end for a shared socket and for an external server (FastCGIAddr).
+//
+// Front does what the Handler does, with the same pieces: http.ReadRequest parses the request
+// head, cgi.MetaVariables and Handler's extra params make FCGI_PARAMS, cgi.ReadHeader and
+// cgi.Header.WriteHeader turn FCGI_STDOUT into the answer, cgi.LocalRedirect serves local
+// redirects, and failures get the Handler's statuses (502, 503, 504). It differs in how bytes
+// move:
+//
+//   - A request's body is read whole before a worker is taken (up to cgi.MaxBufferedBody,
+//     else 413), as lighttpd and nginx buffer it: a slow client holds no worker. A chunked
+//     body becomes a CONTENT_LENGTH; Expect: 100-continue is answered.
+//   - An answer is buffered up to 1 MiB and sent with a Content-Length; a longer one is sent as
+//     it comes, chunked (HTTP/1.1) or until the connection closes (HTTP/1.0), and the worker is
+//     not read from while 1 MiB waits for the client.
+//   - Requests are taken one at a time per connection, pipelined ones in order; those waiting
+//     for a worker are served first come, first served, by the worker idle the longest.
+//   - Timeouts, as net/http's in the other front end: 10 s for a request head, 2x Timeout for
+//     its body, Timeout from the wait for a worker to the end of the answer (504, the worker is
+//     replaced), 3x Timeout to send the answer, 2 minutes for an idle kept connection. A client
+//     that goes away abandons its request: the worker is replaced. Close stops accepting, lets
+//     the requests under way finish (strategies.CloseGrace at most), then closes the pool.
+//
+// Socket reads and writes in the loop are raw system calls (strategies.SocketRead), which a
+// call that cannot block allows; only epoll_wait goes through the scheduler.
 package fastcgi

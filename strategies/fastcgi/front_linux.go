@@ -394,7 +394,7 @@ func (l *loop) readClient(c *hconn, ev uint32) {
 		limit = maxPipelined // the next request waits
 	}
 	for !c.eof && len(c.in) < limit {
-		n, err := syscall.Read(c.fd, l.buf)
+		n, err := strategies.SocketRead(c.fd, l.buf)
 		if err == syscall.EINTR {
 			continue
 		}
@@ -487,6 +487,10 @@ func (l *loop) parseHead(c *hconn, n int) bool {
 		return false
 	}
 	c.in = c.in[:copy(c.in, c.in[n:])]
+	if r.ProtoAtLeast(1, 1) && r.Host == "" {
+		l.refuse(c, http.StatusBadRequest, "400 Bad Request: missing required Host header")
+		return false
+	}
 	r = r.WithContext(l.ctx)
 	r.RemoteAddr = c.remote
 	c.req, c.body, c.need, c.chunked, c.continued = r, c.body[:0], 0, false, false
@@ -595,7 +599,7 @@ func (l *loop) unqueue(c *hconn) {
 // flush sends what it can of c.out.
 func (l *loop) flush(c *hconn) {
 	for c.outOff < len(c.out) {
-		n, err := syscall.Write(c.fd, c.out[c.outOff:])
+		n, err := strategies.SocketWrite(c.fd, c.out[c.outOff:])
 		if err == syscall.EINTR {
 			continue
 		}
@@ -604,7 +608,7 @@ func (l *loop) flush(c *hconn) {
 			l.resume(c)
 			return
 		}
-		if err != nil {
+		if err != 0 {
 			l.clientGone(c)
 			return
 		}
@@ -661,7 +665,7 @@ func (l *loop) answered(c *hconn) {
 // dropInput drops a closing connection's input, and closes it at the client's end.
 func (l *loop) dropInput(c *hconn) {
 	for {
-		n, err := syscall.Read(c.fd, l.buf)
+		n, err := strategies.SocketRead(c.fd, l.buf)
 		if err == syscall.EINTR {
 			continue
 		}
@@ -902,7 +906,7 @@ func (wc *wconn) event(l *loop, ev uint32) {
 
 func (l *loop) flushWorker(wc *wconn) {
 	for wc.outOff < len(wc.out) {
-		n, err := syscall.Write(wc.fd, wc.out[wc.outOff:])
+		n, err := strategies.SocketWrite(wc.fd, wc.out[wc.outOff:])
 		if err == syscall.EINTR {
 			continue
 		}
@@ -913,7 +917,7 @@ func (l *loop) flushWorker(wc *wconn) {
 			}
 			return
 		}
-		if err != nil {
+		if err != 0 {
 			l.workerBroke(wc, fmt.Errorf("sending the request: %w", err))
 			return
 		}
@@ -937,7 +941,7 @@ func (l *loop) readWorker(wc *wconn) {
 			wc.in = append(wc.in, make([]byte, 64<<10)...)[:len(wc.in)]
 		}
 		free := wc.in[len(wc.in):cap(wc.in)]
-		n, err := syscall.Read(wc.fd, free)
+		n, err := strategies.SocketRead(wc.fd, free)
 		if err == syscall.EINTR {
 			continue
 		}
@@ -945,7 +949,10 @@ func (l *loop) readWorker(wc *wconn) {
 			break
 		}
 		if n <= 0 {
-			eof, rerr = true, err
+			eof = true
+			if err != 0 {
+				rerr = err
+			}
 			break
 		}
 		wc.in = wc.in[:len(wc.in)+n]

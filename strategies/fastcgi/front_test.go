@@ -298,6 +298,7 @@ func TestFrontHTTP(t *testing.T) {
 	t.Run("refused", func(t *testing.T) {
 		for _, tc := range []struct{ req, status string }{
 			{"GARBAGE\r\n\r\n", "400"},
+			{"GET /app HTTP/1.1\r\n\r\n", "400"}, // no Host
 			{"GET /app HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n", "413"},
 			{"GET /app HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n", "417"},
 			{"GET /app HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "400"},
