@@ -55,6 +55,8 @@ type Client struct {
 	// it, given exitMark() from when it was sent (see Pool.resendGate).
 	exitMark   func() uint64
 	resendGate func(ctx context.Context, mark uint64) error
+	// onSend, set by a Pool with a shared socket, counts each request given a connection.
+	onSend func()
 }
 
 // clientSlot is the right to one connection; it holds the connection while it is open.
@@ -95,6 +97,9 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	s, err := c.q.get(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("fastcgi: waiting for a connection to %s:%s: %w", c.Network, c.Address, err)
+	}
+	if c.onSend != nil {
+		c.onSend()
 	}
 	if c.exitMark != nil {
 		// The mark comes first: a peer that closes after the check exits after the mark.

@@ -137,7 +137,7 @@ type Pool struct {
 	restarts, recycles atomic.Int64
 
 	shared *sharedSocket // nil: a socket for each worker
-	served atomic.Int64  // requests sent, with a shared socket
+	served atomic.Int64  // requests that got a connection, with a shared socket
 }
 
 // worker is one incarnation of one slot: a process and its socket. A restart makes a new one.
@@ -290,7 +290,6 @@ func CheckExecutable(path string) error {
 // for a free connection, and the kernel picks the worker.
 func (p *Pool) Do(ctx context.Context, req Request) (*Response, error) {
 	if p.shared != nil {
-		p.served.Add(1)
 		return p.shared.client.Do(ctx, req)
 	}
 	for {

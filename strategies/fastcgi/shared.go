@@ -64,6 +64,7 @@ func (p *Pool) listenShared() error {
 		Logger:     p.log,
 		exitMark:   s.exits.mark,
 		resendGate: p.resendGate,
+		onSend:     func() { p.served.Add(1) },
 	}
 	p.shared = s
 	return nil
@@ -77,9 +78,9 @@ func (p *Pool) superviseShared(slot int, started chan<- error) {
 	var backoff time.Duration
 	first := true
 	for gen := 0; ; gen++ {
-		// Read before the worker starts: requests are counted when Do is called, which may be
-		// before a worker is up to take them, so a count read after the start could already
-		// include everything this worker will serve.
+		// Read before the worker starts: a request is counted when it has a connection, which
+		// may be one waiting in the socket's backlog for a worker yet to start, so a count read
+		// after the start could already include this worker's first request.
 		served := p.served.Load()
 		w, err := p.startWorker(slot, gen)
 		if err != nil {
@@ -106,10 +107,11 @@ func (p *Pool) superviseShared(slot int, started chan<- error) {
 		if p.isClosing() {
 			return
 		}
-		// The pool cannot tell which worker served what: "it served" means the pool was asked
-		// for requests while it lived. (A worker that served only requests asked for before it
-		// started, and then exited on its own, is counted as a restart: rare, and only the
-		// count and a backoff differ.)
+		// The pool cannot tell which worker served what: "it served" means the pool sent
+		// requests while it lived. A worker serves one connection at a time and at most the
+		// first request on it can have been sent before it started, so one that exits on its
+		// own after two requests or more is always seen to have served. (One that exits after
+		// its first is counted as a restart: only the count and a backoff differ.)
 		servedSome := p.served.Load() > served
 		recycled := w.exitedClean() && servedSome
 		if recycled {
