@@ -115,37 +115,36 @@ var abortRecord = [headerLen]byte{version1, typeAbortRequest, 0, requestID}
 
 // conn is one transport connection carrying one request at a time (request id 1).
 type conn struct {
-	nc   net.Conn
-	rc   syscall.RawConn // for the liveness check; nil when the conn has no file descriptor
-	br   *bufio.Reader
-	wbuf []byte // the request's first write, reused
-	rbuf []byte // content of stderr and management records
-	part []byte // a partial stderr line
-	wmu  sync.Mutex
-	resp Response
+	nc     net.Conn
+	rc     syscall.RawConn // for the liveness check; nil when the conn has no file descriptor
+	br     *bufio.Reader
+	wbuf   []byte // the request's first write, reused
+	rbuf   []byte // content of stderr and management records
+	stderr stderrLines
+	wmu    sync.Mutex
+	resp   Response
 
 	// redial opens a new connection to the same place, for a stale one; nil: none.
 	redial func(context.Context) (net.Conn, error)
 	// used: the connection carried an exchange before, so it may have gone stale since.
 	used bool
 
-	logStderr func(line []byte)
-	abortFn   func()
-	peekFn    func(fd uintptr) bool
-	peekBuf   [1]byte
-	peekN     int
-	peekErr   error
+	abortFn func()
+	peekFn  func(fd uintptr) bool
+	peekBuf [1]byte
+	peekN   int
+	peekErr error
 	// next is the byte of the body after the prefill, read to learn whether there is more.
 	next [1]byte
 }
 
 func newConn(nc net.Conn, logStderr func([]byte), redial func(context.Context) (net.Conn, error)) *conn {
 	c := &conn{
-		br:        bufio.NewReaderSize(nc, 16<<10),
-		wbuf:      make([]byte, 0, 4<<10),
-		logStderr: logStderr,
-		redial:    redial,
+		br:     bufio.NewReaderSize(nc, 16<<10),
+		wbuf:   make([]byte, 0, 4<<10),
+		redial: redial,
 	}
+	c.stderr.log = logStderr
 	c.setNC(nc)
 	// Bound once here so that a request allocates no closures.
 	c.abortFn = c.abort
@@ -177,7 +176,7 @@ func (c *conn) reconnect(ctx context.Context) error {
 	}
 	c.nc.Close()
 	c.setNC(nc)
-	c.part = c.part[:0]
+	c.stderr.part = c.stderr.part[:0]
 	return nil
 }
 
@@ -657,7 +656,7 @@ func (r *Response) next() {
 	case typeStderr:
 		content, ok := r.readContent(h)
 		if ok {
-			r.stderr(content)
+			c.stderr.write(content)
 		}
 	case typeEndRequest:
 		content, ok := r.readContent(h)
@@ -671,7 +670,7 @@ func (r *Response) next() {
 		r.ended = true
 		r.appStatus = binary.BigEndian.Uint32(content)
 		r.protocol = content[4]
-		r.flushStderr()
+		c.stderr.flush()
 		switch r.protocol {
 		case statusRequestComplete:
 			r.err = io.EOF
@@ -735,40 +734,45 @@ func (r *Response) fail(err error) {
 	}
 }
 
-// stderr logs whole lines of FCGI_STDERR and keeps a partial one for the next record.
-func (r *Response) stderr(p []byte) {
-	c := r.c
+// stderrLines logs FCGI_STDERR a whole line at a time, keeping a partial one for the next
+// record; a line longer than maxStderrLine is logged in pieces.
+type stderrLines struct {
+	part []byte
+	log  func(line []byte) // nil: the lines are dropped
+}
+
+func (s *stderrLines) write(p []byte) {
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
-			c.part = append(c.part, p...)
-			if len(c.part) >= maxStderrLine {
-				r.flushStderr()
+			s.part = append(s.part, p...)
+			if len(s.part) >= maxStderrLine {
+				s.flush()
 			}
 			return
 		}
 		line := p[:i]
-		if len(c.part) > 0 {
-			c.part = append(c.part, line...)
-			line = c.part
+		if len(s.part) > 0 {
+			s.part = append(s.part, line...)
+			line = s.part
 		}
-		c.emit(line)
-		c.part = c.part[:0]
+		s.emit(line)
+		s.part = s.part[:0]
 		p = p[i+1:]
 	}
 }
 
-func (r *Response) flushStderr() {
-	if len(r.c.part) > 0 {
-		r.c.emit(r.c.part)
-		r.c.part = r.c.part[:0]
+// flush logs the partial line, if any.
+func (s *stderrLines) flush() {
+	if len(s.part) > 0 {
+		s.emit(s.part)
+		s.part = s.part[:0]
 	}
 }
 
-func (c *conn) emit(line []byte) {
-	line = bytes.TrimSuffix(line, []byte("\r"))
-	if c.logStderr != nil {
-		c.logStderr(line)
+func (s *stderrLines) emit(line []byte) {
+	if s.log != nil {
+		s.log(bytes.TrimSuffix(line, []byte("\r")))
 	}
 }
 
@@ -793,9 +797,7 @@ func (r *Response) Close() error {
 	if out != reuse {
 		c.nc.Close()
 	}
-	if len(c.part) > 0 {
-		r.flushStderr()
-	}
+	c.stderr.flush()
 	release := r.release
 	r.c = nil
 	release(c, out)

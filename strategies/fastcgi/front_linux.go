@@ -728,7 +728,7 @@ type wconn struct {
 	got     bool   // a byte of the current answer has come
 	paused  bool
 	pending bool // EPOLLOUT is in the interest set
-	part    []byte
+	stderr  stderrLines
 }
 
 // interest is the epoll interest set for wc's state: its answer unless paused, and writability
@@ -751,7 +751,7 @@ func (l *loop) takeWorkers() {
 		if !ok {
 			break
 		}
-		l.idle = append(l.idle, &wconn{w: w, fd: -1})
+		l.idle = append(l.idle, &wconn{w: w, fd: -1, stderr: stderrLines{log: w.logStderr}})
 	}
 	l.serveQueue()
 }
@@ -837,7 +837,7 @@ func (l *loop) connect(wc *wconn) error {
 	if family == syscall.AF_INET {
 		syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
 	}
-	wc.fd, wc.reused, wc.in, wc.part = fd, false, wc.in[:0], wc.part[:0]
+	wc.fd, wc.reused, wc.in, wc.stderr.part = fd, false, wc.in[:0], wc.stderr.part[:0]
 	wc.pending = err == syscall.EINPROGRESS // writable once connected
 	l.add(fd, wc.interest(), wc)
 	return nil
@@ -1021,7 +1021,7 @@ func (l *loop) records(wc *wconn) (used int, v verdict) {
 		case h.Type == typeStdout:
 			l.stdout(wc.c, content)
 		case h.Type == typeStderr:
-			wc.stderr(content)
+			wc.stderr.write(content)
 		case h.Type == typeEndRequest:
 			if len(content) < 8 {
 				v.err = fmt.Errorf("%w: FCGI_END_REQUEST body of %d bytes, want 8", ErrProtocol, len(content))
@@ -1034,39 +1034,11 @@ func (l *loop) records(wc *wconn) (used int, v verdict) {
 	return used, v
 }
 
-// stderr logs whole lines of FCGI_STDERR and keeps a partial one for the next record.
-func (wc *wconn) stderr(p []byte) {
-	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			wc.part = append(wc.part, p...)
-			if len(wc.part) >= maxStderrLine {
-				wc.flushStderr()
-			}
-			return
-		}
-		line := p[:i]
-		if len(wc.part) > 0 {
-			line = append(wc.part, line...)
-			wc.part = line[:0]
-		}
-		wc.w.logStderr(bytes.TrimSuffix(line, []byte("\r")))
-		p = p[i+1:]
-	}
-}
-
-func (wc *wconn) flushStderr() {
-	if len(wc.part) > 0 {
-		wc.w.logStderr(bytes.TrimSuffix(wc.part, []byte("\r")))
-		wc.part = wc.part[:0]
-	}
-}
-
 // endRequest is FCGI_END_REQUEST: the worker is free, and the answer complete. keep says the
 // connection may carry the next request.
 func (l *loop) endRequest(wc *wconn, appStatus uint32, protocol uint8, keep bool) {
 	c := wc.c
-	wc.flushStderr()
+	wc.stderr.flush()
 	wc.c, c.w = nil, nil
 	var err error
 	switch protocol {

@@ -248,6 +248,17 @@ func TestFrontHTTP(t *testing.T) {
 		}
 	})
 
+	t.Run("FCGI_STDERR", func(t *testing.T) {
+		// Logged a line at a time, the second line sent in two records.
+		b, log := startLoop(t, strategies.Config{Program: libfcgiResponder(t), Workers: 1})
+		if code, _ := httpGet(t, b.URL()+"?stderr"); code != 200 {
+			t.Fatalf("status %d", code)
+		}
+		for _, line := range []string{"FCGI_STDERR: first problem\n", "FCGI_STDERR: second problem\n"} {
+			waitLog(t, log, line)
+		}
+	})
+
 	t.Run("expect continue", func(t *testing.T) {
 		c := dialFront(t, b)
 		defer c.Close()
