@@ -147,6 +147,14 @@
 //     not read from while 1 MiB waits for the client.
 //   - Requests are taken one at a time per connection, pipelined ones in order; those waiting
 //     for a worker are served first come, first served, by the worker idle the longest.
+//   - A worker that hangs up a connection it was asked to keep is either exiting (an app that
+//     recycles itself, as php-cgi does every PHP_FCGI_MAX_REQUESTS) or one that ignores
+//     FCGI_KEEP_CONN: it gets no request until it exits or 200 ms pass, and is then connected
+//     to anew for each request. Once a worker has recycled itself, the loop closes the
+//     connection itself at that request count. A request that finds a kept connection hung up
+//     before any answer is sent again if its method allows (GET, HEAD, OPTIONS, TRACE), and
+//     otherwise fails with 502; the worker is not replaced, since it is not stuck in it. That
+//     can happen to a POST once per worker, before the loop has seen the hang-ups.
 //   - Timeouts, as net/http's in the other front end: 10 s for a request head, 2x Timeout for
 //     its body, Timeout from the wait for a worker to the end of the answer (504, the worker is
 //     replaced), 3x Timeout to send the answer, 2 minutes for an idle kept connection. A client

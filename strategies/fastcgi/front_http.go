@@ -78,7 +78,19 @@ func (d *dechunker) feed(p []byte, body []byte, max int) (_ []byte, used int, do
 			}
 			return body, used, false, nil
 		}
-		line := bytes.TrimSuffix(rest[:i], []byte("\r"))
+		line := rest[:i]
+		if d.state == chTrailer {
+			line = bytes.TrimSuffix(line, []byte("\r"))
+		} else {
+			// A chunk-size line and the end of a chunk's data end in CRLF, not a bare LF,
+			// with no other CR (RFC 9112 §7.1; net/http refuses the rest since
+			// CVE-2025-22871: a front end and a program that split a body differently can be
+			// made to see different requests).
+			if i == 0 || line[i-1] != '\r' || bytes.IndexByte(line[:i-1], '\r') >= 0 {
+				return body, used, false, fmt.Errorf("%w: a line not ended by CRLF", errChunked)
+			}
+			line = line[:i-1]
+		}
 		used += i + 1
 		switch d.state {
 		case chSize:

@@ -229,6 +229,9 @@ func (l *loop) run() {
 			}
 		}
 		l.expire()
+		if len(l.queue) > 0 {
+			l.serveQueue() // a worker's hang-up grace may have ended
+		}
 	}
 	l.shutdown()
 }
@@ -243,6 +246,11 @@ func (l *loop) waitMillis() int {
 	}
 	if l.draining && (next.IsZero() || l.grace.Before(next)) {
 		next = l.grace
+	}
+	if len(l.queue) > 0 {
+		if g := l.graceEnd(); !g.IsZero() && (next.IsZero() || g.Before(next)) {
+			next = g
+		}
 	}
 	if next.IsZero() {
 		return -1
@@ -327,6 +335,7 @@ type hconn struct {
 	closing   bool // close once the answer is sent
 	keepAlive bool // an HTTP/1.0 client asked for keep-alive
 	continued bool // 100 Continue sent
+	head      bool // the client's request is a HEAD (a local redirect's GET answers it too)
 
 	w         *wconn // serving the request
 	stdout    []byte // the answer while it is buffered
@@ -494,6 +503,7 @@ func (l *loop) parseHead(c *hconn, n int) bool {
 	r = r.WithContext(l.ctx)
 	r.RemoteAddr = c.remote
 	c.req, c.body, c.need, c.chunked, c.continued = r, c.body[:0], 0, false, false
+	c.head = r.Method == http.MethodHead
 	c.closing = r.Close || l.draining
 	c.keepAlive = !r.Close && r.ProtoMajor == 1 && r.ProtoMinor == 0
 	switch {
@@ -562,7 +572,7 @@ func (l *loop) refuse(c *hconn, code int, text string) {
 	c.closing = true
 	l.rw.reset()
 	http.Error(&l.rw, text, code)
-	c.req = nil
+	c.req, c.head = nil, false
 	l.reply(c, false)
 }
 
@@ -718,14 +728,22 @@ func (l *loop) endExchange(c *hconn) {
 
 // wconn is the loop's connection to one worker (one incarnation of a pool slot).
 type wconn struct {
-	w       *worker
-	fd      int // -1: not connected
-	out     []byte
-	outOff  int
-	in      []byte
-	c       *hconn // the request it serves, nil when idle
-	reused  bool   // it has served a request on this connection
-	got     bool   // a byte of the current answer has come
+	w      *worker
+	fd     int // -1: not connected
+	out    []byte
+	outOff int
+	in     []byte
+	c      *hconn // the request it serves, nil when idle
+	reused bool   // it has served a request on this connection
+	// hungUp is when the worker last hung up a connection it was asked to keep, zero if it
+	// has not since: it may be exiting (an app that recycles itself), or it may close every
+	// connection (one that ignores FCGI_KEEP_CONN). It gets no request for hangUpGrace, or
+	// until it is seen to exit; still running then, it is taken to be the second kind
+	// (noKeep), whose hang-ups need no wait.
+	hungUp  time.Time
+	noKeep  bool
+	byUs    bool // the loop closed the connection, expecting the worker to exit: no noKeep
+	got     bool // a byte of the current answer has come
 	paused  bool
 	pending bool // EPOLLOUT is in the interest set
 	stderr  stderrLines
@@ -781,18 +799,30 @@ func (l *loop) dispatch(c *hconn) {
 
 // idleWorker takes the oldest idle worker that can take c's request, connected, or nil.
 func (l *loop) idleWorker(c *hconn) *wconn {
-	for len(l.idle) > 0 {
-		wc := l.idle[0]
-		l.idle = l.idle[1:]
-		if wc.w.dead.Load() {
+	for i := 0; i < len(l.idle); {
+		wc := l.idle[i]
+		if wc.w.dead.Load() || exited(wc.w) {
 			l.closeWorkerConn(wc)
+			l.idle = append(l.idle[:i], l.idle[i+1:]...)
 			continue
 		}
 		if wc.fd >= 0 && wc.reused && !replayable(c.req.Method) && !l.alive(wc) {
 			// The worker hung up the kept connection: a request that may not run twice must
 			// not be sent where it could be lost.
-			l.closeWorkerConn(wc)
+			l.hungUp(wc)
 		}
+		if !wc.hungUp.IsZero() {
+			if l.now.Sub(wc.hungUp) < hangUpGrace {
+				i++
+				continue
+			}
+			if !wc.byUs {
+				wc.noKeep = true
+				l.h.Logger.Printf("fastcgi: worker %d pid %d closes the connections it is asked to keep (FCGI_KEEP_CONN): connecting anew for each request", wc.w.slot, wc.w.pid)
+			}
+			wc.hungUp, wc.byUs = time.Time{}, false
+		}
+		l.idle = append(l.idle[:i], l.idle[i+1:]...)
 		if wc.fd < 0 {
 			if err := l.connect(wc); err != nil {
 				l.h.Logger.Printf("fastcgi: worker %d pid %d: %v; replacing it", wc.w.slot, wc.w.pid, err)
@@ -803,6 +833,43 @@ func (l *loop) idleWorker(c *hconn) *wconn {
 		return wc
 	}
 	return nil
+}
+
+// hangUpGrace is how long a worker that hung up a kept connection gets to show whether it
+// is exiting (see wconn.hungUp).
+const hangUpGrace = 200 * time.Millisecond
+
+// exited reports whether w's process has been reaped.
+func exited(w *worker) bool {
+	select {
+	case <-w.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// hungUp closes a connection the worker hung up while it was to be kept.
+func (l *loop) hungUp(wc *wconn) {
+	l.hangUp(wc)
+	if !wc.noKeep {
+		wc.hungUp = l.now
+	}
+}
+
+// graceEnd is when the first worker that hung up may be given requests again, zero if none
+// waits.
+func (l *loop) graceEnd() time.Time {
+	var end time.Time
+	for _, wc := range l.idle {
+		if !wc.hungUp.IsZero() && (end.IsZero() || wc.hungUp.Before(end)) {
+			end = wc.hungUp
+		}
+	}
+	if end.IsZero() {
+		return end
+	}
+	return end.Add(hangUpGrace)
 }
 
 // alive peeks at an idle connection: a hang-up or stray bytes make it unusable.
@@ -970,12 +1037,10 @@ func (l *loop) readWorker(wc *wconn) {
 		l.workerBroke(wc, v.err)
 	case v.end:
 		// Bytes after FCGI_END_REQUEST, or the end of the connection: it is not reused.
-		l.endRequest(wc, v.appStatus, v.protocol, !eof && len(wc.in) == 0)
+		l.endRequest(wc, v.appStatus, v.protocol, eof, len(wc.in) > 0)
 	case wc.c == nil:
 		if eof {
-			// A kept connection the worker hung up, as an app that ignores FCGI_KEEP_CONN
-			// does: the next request opens a new one.
-			l.hangUp(wc)
+			l.hungUp(wc)
 		} else {
 			l.h.Logger.Printf("fastcgi: worker %d pid %d sent %d bytes with no request under way; closing the connection", wc.w.slot, wc.w.pid, len(wc.in))
 			l.hangUp(wc)
@@ -1034,9 +1099,9 @@ func (l *loop) records(wc *wconn) (used int, v verdict) {
 	return used, v
 }
 
-// endRequest is FCGI_END_REQUEST: the worker is free, and the answer complete. keep says the
-// connection may carry the next request.
-func (l *loop) endRequest(wc *wconn, appStatus uint32, protocol uint8, keep bool) {
+// endRequest is FCGI_END_REQUEST: the worker is free, and the answer complete. eof says the
+// worker closed the connection after it, stray that bytes followed it.
+func (l *loop) endRequest(wc *wconn, appStatus uint32, protocol uint8, eof, stray bool) {
 	c := wc.c
 	wc.stderr.flush()
 	wc.c, c.w = nil, nil
@@ -1052,11 +1117,20 @@ func (l *loop) endRequest(wc *wconn, appStatus uint32, protocol uint8, keep bool
 	default:
 		err = fmt.Errorf("%w: FCGI_END_REQUEST with unknown protocol status %d", ErrProtocol, protocol)
 	}
-	// A rejected request, or one whose body was not all sent, leaves the connection unusable
-	// but the worker well.
-	if keep && err == nil && wc.outOff == len(wc.out) {
+	// An app that recycles itself exits after as many requests as its last incarnation served
+	// (php-cgi after PHP_FCGI_MAX_REQUESTS, 500 by default), closing the connection just after
+	// this record: the next request must not race that close.
+	switch {
+	case eof:
+		l.hungUp(wc)
+	case wc.w.served.Load() == l.pool.recycleAfter.Load():
+		l.hungUp(wc)
+		wc.byUs = true
+	case err == nil && !stray && !wc.noKeep && wc.outOff == len(wc.out):
 		wc.reused = true
-	} else {
+	default:
+		// A rejected request, or one whose body was not all sent, leaves the connection
+		// unusable but the worker well.
 		l.hangUp(wc)
 	}
 	if wc.paused {
@@ -1108,14 +1182,19 @@ func (l *loop) workerBroke(wc *wconn, err error) {
 		l.hangUp(wc)
 		return
 	}
-	if wc.reused && !wc.got && replayable(c.req.Method) && !c.sentHead && len(c.stdout) == 0 {
-		// A kept connection that went stale: as net/http does, send the request once more
-		// on a new connection.
+	if wc.reused && !wc.got {
+		// A kept connection that went stale: the worker hung up before reading the request
+		// (it is not stuck in it, so it is kept). As net/http does, a request that may run
+		// twice is sent once more; one that may not fails.
 		wc.c, c.w = nil, nil
-		l.hangUp(wc)
-		l.idle = append([]*wconn{wc}, l.idle...)
-		c.state = csQueued
-		l.queue = append([]*hconn{c}, l.queue...)
+		l.hungUp(wc)
+		l.idle = append(l.idle, wc)
+		if replayable(c.req.Method) {
+			c.state = csQueued
+			l.queue = append([]*hconn{c}, l.queue...)
+		} else {
+			l.fail(c, fmt.Errorf("%w: %w (a kept connection, hung up)", ErrConnLost, err))
+		}
 		l.serveQueue()
 		return
 	}
@@ -1187,7 +1266,7 @@ func (l *loop) startStreaming(c *hconn) {
 	l.rw.reset()
 	hdr.WriteHeader(&l.rw)
 	status := l.rw.status
-	head := c.req.Method == http.MethodHead
+	head := c.head
 	length := int64(bodyNone)
 	switch {
 	case !bodyAllowed(status) || head:
@@ -1220,7 +1299,7 @@ func (l *loop) complete(c *hconn) {
 		l.h.Logger.Printf("fastcgi: %s: %v", l.h.Program.Name, err)
 		l.rw.reset()
 		cgi.BadGateway(&l.rw)
-		l.reply(c, false)
+		l.reply(c, c.head)
 		return
 	}
 	if hdr.IsLocalRedirect() {
@@ -1229,7 +1308,7 @@ func (l *loop) complete(c *hconn) {
 			l.h.Logger.Printf("fastcgi: %v", err)
 			l.rw.reset()
 			http.Error(&l.rw, "500 Internal Server Error: local redirect loop", http.StatusInternalServerError)
-			l.reply(c, false)
+			l.reply(c, c.head)
 			return
 		}
 		c.req, c.body, c.chunked = nr, c.body[:0], false
@@ -1242,7 +1321,7 @@ func (l *loop) complete(c *hconn) {
 	l.rw.reset()
 	hdr.WriteHeader(&l.rw)
 	l.rw.body = append(l.rw.body, rest...)
-	l.reply(c, c.req.Method == http.MethodHead)
+	l.reply(c, c.head)
 }
 
 // fail answers a request that got no usable answer, with the status its error calls for, as
@@ -1267,7 +1346,7 @@ func (l *loop) fail(c *hconn, err error) {
 	default:
 		http.Error(&l.rw, "502 Bad Gateway: the program gave no response", http.StatusBadGateway)
 	}
-	l.reply(c, false)
+	l.reply(c, c.head)
 }
 
 // ---- timers ----

@@ -29,6 +29,10 @@ func TestMain(m *testing.M) {
 		serveWorker()
 		return
 	}
+	if mode := os.Getenv("FASTCGI_TEST_RAW"); mode != "" {
+		serveRaw(mode) // front_edge_test.go
+		return
+	}
 	if os.Getenv("FASTCGI_TEST_PARENT") != "" {
 		runParent()
 		return

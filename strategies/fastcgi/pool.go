@@ -135,6 +135,10 @@ type Pool struct {
 	values  map[string]string
 
 	restarts, recycles atomic.Int64
+	// recycleAfter is how many requests the last worker that exited on its own had been
+	// sent (0: none has): the app's own recycling, learnt. The event loop does not keep a
+	// worker's connection past that many.
+	recycleAfter atomic.Int64
 
 	shared *sharedSocket // nil: a socket for each worker
 	served atomic.Int64  // requests that got a connection, with a shared socket
@@ -512,6 +516,7 @@ func (p *Pool) watch(w *worker) end {
 			// php-cgi does this after PHP_FCGI_MAX_REQUESTS requests.
 			why = endExited
 			p.log.Printf("fastcgi: worker %d pid %d exited on its own after %d requests (%s): the app recycles itself; restarting it", w.slot, w.pid, w.served.Load(), w.exitText())
+			p.recycleAfter.Store(w.served.Load())
 		case why != endRecycled:
 			p.log.Printf("fastcgi: worker %d pid %d ended (%s); restarting it", w.slot, w.pid, w.exitText())
 		}
