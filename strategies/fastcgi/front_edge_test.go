@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -306,8 +307,17 @@ func FuzzFrontEdgeDechunker(f *testing.F) {
 // With FASTCGI_TEST_RAW set (see TestMain), the test binary is a hand-made FastCGI responder: it ignores
 // FCGI_KEEP_CONN and closes each connection after its answer (FASTCGI_TEST_RAW=close), or
 // keeps it (=keep). What it answers depends on QUERY_STRING (see rawAnswer).
-func rawWorker(t *testing.T, mode string) strategies.Program {
+func rawWorker(t testing.TB, mode string) strategies.Program {
 	return strategies.Program{Name: "raw-test-worker", Path: selfPath(t), Env: []string{"FASTCGI_TEST_RAW=" + mode, raceNoExitSleep}}
+}
+
+// rawRecycler is rawWorker serving one connection at a time and exiting with status 0 after
+// max answers, delay after the last, as php-cgi does after PHP_FCGI_MAX_REQUESTS (its shutdown
+// takes some milliseconds).
+func rawRecycler(t testing.TB, mode string, max int, delay time.Duration) strategies.Program {
+	p := rawWorker(t, mode)
+	p.Env = append(p.Env, "FASTCGI_TEST_RAW_MAX="+strconv.Itoa(max), "FASTCGI_TEST_RAW_EXIT_MS="+strconv.Itoa(int(delay/time.Millisecond)))
+	return p
 }
 
 func serveRaw(mode string) {
@@ -316,16 +326,31 @@ func serveRaw(mode string) {
 		fmt.Fprintln(os.Stderr, "raw worker:", err)
 		os.Exit(1)
 	}
+	max, _ := strconv.Atoi(os.Getenv("FASTCGI_TEST_RAW_MAX"))
+	delay, _ := strconv.Atoi(os.Getenv("FASTCGI_TEST_RAW_EXIT_MS"))
+	served := 0
+	answered := func() {
+		if served++; served == max {
+			time.Sleep(time.Duration(delay) * time.Millisecond)
+			os.Exit(0)
+		}
+	}
 	for n := 0; ; n++ {
 		c, err := ln.Accept()
 		if err != nil {
 			os.Exit(1)
 		}
-		go rawServeConn(c, mode, n)
+		if max > 0 {
+			rawServeConn(c, mode, n, answered)
+		} else {
+			go rawServeConn(c, mode, n, func() {})
+		}
 	}
 }
 
-func rawServeConn(c net.Conn, mode string, connNo int) {
+// rawServeConn serves the connection c, calling answered after each answer (and after the
+// close, in mode close).
+func rawServeConn(c net.Conn, mode string, connNo int, answered func()) {
 	defer c.Close()
 	br := bufio.NewReader(c)
 	var buf, params, stdin []byte
@@ -348,8 +373,11 @@ func rawServeConn(c net.Conn, mode string, connNo int) {
 			env, _ := parsePairs(params)
 			rawAnswer(c, env, stdin, connNo)
 			if mode == "close" {
+				c.Close()
+				answered()
 				return
 			}
+			answered()
 		}
 	}
 }
@@ -852,5 +880,73 @@ func testAppRecycles(t *testing.T, front string, getOnly bool) {
 				t.Errorf("%d POSTs failed, want at most 2 (one per worker, before a recycle is seen)", failedPOSTs)
 			}
 		}
+	}
+}
+
+// An app that recycles itself after 3 requests and takes 30 ms to exit after its last answer,
+// under steady pipelined load: once the loop has seen a recycle it closes the connection at
+// that count, so no POST fails after the first recycle. (A request resent from a connection
+// the worker was closing must not count as served, or the count learnt is one too high.)
+func TestFrontEdgeRecycleAfterLearnt(t *testing.T) {
+	b, addr, _ := loopFront(t, strategies.Config{Program: rawRecycler(t, "keep", 3, 30*time.Millisecond), Workers: 1, Timeout: 10 * time.Second})
+	pool := poolOf(b)
+	c, br := rawDial(t, addr, 30*time.Second)
+	var req bytes.Buffer
+	const gets, posts = 4, 12
+	for i := range gets {
+		fmt.Fprintf(&req, "GET /app?i=%d HTTP/1.1\r\nHost: a\r\n\r\n", i)
+	}
+	for i := range posts {
+		fmt.Fprintf(&req, "POST /app?i=%d HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi", gets+i)
+	}
+	c.Write(req.Bytes())
+	failed := 0
+	for i := range gets + posts {
+		resp, body, err := readResp(br, "GET")
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if i >= gets && resp.StatusCode == http.StatusBadGateway {
+			failed++
+			continue
+		}
+		if resp.StatusCode != 200 || field(body, "query") != fmt.Sprintf("i=%d", i) {
+			t.Errorf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+	}
+	if failed > 0 {
+		t.Errorf("%d of %d POSTs failed with 502 after the loop had seen the app recycle itself (recycleAfter = %d, want 3)", failed, posts, pool.recycleAfter.Load())
+	}
+}
+
+// A worker that ignores FCGI_KEEP_CONN and also recycles itself after 3 requests, taking 30 ms
+// to exit: of pipelined GETs at most the first recycle's may fail (the loop cannot know yet),
+// and the exits are recycles, not restarts.
+func TestFrontEdgeNoKeepRecycles(t *testing.T) {
+	b, addr, _ := loopFront(t, strategies.Config{Program: rawRecycler(t, "close", 3, 30*time.Millisecond), Workers: 1, Timeout: 10 * time.Second})
+	pool := poolOf(b)
+	c, br := rawDial(t, addr, 30*time.Second)
+	var req bytes.Buffer
+	const n = 15
+	for i := range n {
+		fmt.Fprintf(&req, "GET /app?i=%d HTTP/1.1\r\nHost: a\r\n\r\n", i)
+	}
+	c.Write(req.Bytes())
+	failed := 0
+	for i := range n {
+		resp, body, err := readResp(br, "GET")
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if resp.StatusCode != 200 || field(body, "query") != fmt.Sprintf("i=%d", i) {
+			failed++
+			t.Logf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+	}
+	if failed > 1 {
+		t.Errorf("%d of %d GETs failed with 502, want at most 1 (before the first recycle is seen)", failed, n)
+	}
+	if r := pool.Restarts(); r != 0 {
+		t.Errorf("Restarts() = %d, Recycles() = %d: a worker that recycled itself was replaced", r, pool.Recycles())
 	}
 }

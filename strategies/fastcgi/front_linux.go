@@ -106,6 +106,7 @@ type loop struct {
 	wakeDead bool
 
 	fds     []endpoint // by descriptor
+	toClose []int      // forgotten, to close after the batch
 	idle    []*wconn   // workers with no request, oldest first
 	queue   []*hconn   // requests waiting for a worker, oldest first
 	clients int
@@ -203,11 +204,21 @@ func (l *loop) modify(fd int, events uint32) {
 	syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_MOD, fd, &ev)
 }
 
-// forget takes fd out of the set and closes it.
+// forget takes fd out of the set; it is closed after the batch of events being handled, so
+// that no accept or connect in the batch can reuse its number for a new socket and be handed
+// an event meant for the old one.
 func (l *loop) forget(fd int) {
 	syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
 	l.fds[fd] = nil
-	syscall.Close(fd)
+	l.toClose = append(l.toClose, fd)
+}
+
+// closeForgotten closes the descriptors forget took out.
+func (l *loop) closeForgotten() {
+	for _, fd := range l.toClose {
+		syscall.Close(fd)
+	}
+	l.toClose = l.toClose[:0]
 }
 
 // run serves until stop, then closes everything it holds.
@@ -232,6 +243,7 @@ func (l *loop) run() {
 		if len(l.queue) > 0 {
 			l.serveQueue() // a worker's hang-up grace may have ended
 		}
+		l.closeForgotten()
 	}
 	l.shutdown()
 }
@@ -288,6 +300,7 @@ func (l *loop) shutdown() {
 			l.closeWorkerConn(e)
 		}
 	}
+	l.closeForgotten()
 	l.ln.Close()
 	l.wakeMu.Lock()
 	l.wakeDead = true
@@ -1121,11 +1134,13 @@ func (l *loop) endRequest(wc *wconn, appStatus uint32, protocol uint8, eof, stra
 	// (php-cgi after PHP_FCGI_MAX_REQUESTS, 500 by default), closing the connection just after
 	// this record: the next request must not race that close.
 	switch {
+	case wc.w.served.Load() == l.pool.recycleAfter.Load():
+		// It is about to exit: no request until it has (or hangUpGrace has passed), even
+		// if it ignores FCGI_KEEP_CONN and has just hung up.
+		l.hangUp(wc)
+		wc.hungUp, wc.byUs = l.now, true
 	case eof:
 		l.hungUp(wc)
-	case wc.w.served.Load() == l.pool.recycleAfter.Load():
-		l.hungUp(wc)
-		wc.byUs = true
 	case err == nil && !stray && !wc.noKeep && wc.outOff == len(wc.out):
 		wc.reused = true
 	default:
@@ -1187,6 +1202,11 @@ func (l *loop) workerBroke(wc *wconn, err error) {
 		// (it is not stuck in it, so it is kept). As net/http does, a request that may run
 		// twice is sent once more; one that may not fails.
 		wc.c, c.w = nil, nil
+		// The worker did not serve it: the count must stay the requests it took, which
+		// the pool learns recycleAfter from when it exits (and MaxRequests counts). The
+		// pool may have learnt it already, with this request in it.
+		n := wc.w.served.Add(-1)
+		l.pool.recycleAfter.CompareAndSwap(n+1, n)
 		l.hungUp(wc)
 		l.idle = append(l.idle, wc)
 		if replayable(c.req.Method) {
@@ -1197,6 +1217,12 @@ func (l *loop) workerBroke(wc *wconn, err error) {
 		}
 		l.serveQueue()
 		return
+	}
+	if !wc.got {
+		// Not a byte of an answer: the worker may have exited rather than taken it (an app
+		// that recycles itself); the pool must not count it when it learns recycleAfter.
+		n := wc.w.served.Add(-1)
+		l.pool.recycleAfter.CompareAndSwap(n+1, n)
 	}
 	l.abandon(wc, err.Error())
 	l.fail(c, fmt.Errorf("%w: %w", ErrConnLost, err))

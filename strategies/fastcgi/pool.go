@@ -502,28 +502,13 @@ func (p *Pool) setCurrent(slot int, w *worker) {
 func (p *Pool) watch(w *worker) end {
 	select {
 	case <-w.exited:
-		w.dead.Store(true)
-		if p.q.remove(w) {
-			w.closeConn()
-		}
-		why := endDied
-		select {
-		case why = <-w.retire:
-		default:
-		}
-		switch {
-		case why == endDied && w.exitedClean() && w.served.Load() > 0:
-			// php-cgi does this after PHP_FCGI_MAX_REQUESTS requests.
-			why = endExited
-			p.log.Printf("fastcgi: worker %d pid %d exited on its own after %d requests (%s): the app recycles itself; restarting it", w.slot, w.pid, w.served.Load(), w.exitText())
-			p.recycleAfter.Store(w.served.Load())
-		case why != endRecycled:
-			p.log.Printf("fastcgi: worker %d pid %d ended (%s); restarting it", w.slot, w.pid, w.exitText())
-		}
-		// Whatever it started in its process group goes with it.
-		killGroup(w.pid)
-		return why
+		return p.ended(w)
 	case why := <-w.retire:
+		if why == endReplaced && exitsWithin(w, exitRace) {
+			// The request path gave up on it as it exited on its own (its connection broke
+			// as it did): the exit says why it ended.
+			return p.ended(w)
+		}
 		// The request path handed the worker over: it is in no queue and has no connection.
 		w.dead.Store(true)
 		p.stop(w)
@@ -540,6 +525,49 @@ func (p *Pool) watch(w *worker) end {
 		p.stop(w)
 		return endClosing
 	}
+}
+
+// exitRace is how long a worker the request path replaces is given to show that it was
+// exiting on its own.
+const exitRace = 50 * time.Millisecond
+
+func exitsWithin(w *worker, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-w.exited:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// ended handles a worker whose process has exited without being stopped.
+func (p *Pool) ended(w *worker) end {
+	w.dead.Store(true)
+	if p.q.remove(w) {
+		w.closeConn()
+	}
+	why := endDied
+	select {
+	case why = <-w.retire:
+	default:
+	}
+	if why == endReplaced {
+		why = endDied // it was not stopped: it ended on its own
+	}
+	switch {
+	case why == endDied && w.exitedClean() && w.served.Load() > 0:
+		// php-cgi does this after PHP_FCGI_MAX_REQUESTS requests.
+		why = endExited
+		p.log.Printf("fastcgi: worker %d pid %d exited on its own after %d requests (%s): the app recycles itself; restarting it", w.slot, w.pid, w.served.Load(), w.exitText())
+		p.recycleAfter.Store(w.served.Load())
+	case why != endRecycled:
+		p.log.Printf("fastcgi: worker %d pid %d ended (%s); restarting it", w.slot, w.pid, w.exitText())
+	}
+	// Whatever it started in its process group goes with it.
+	killGroup(w.pid)
+	return why
 }
 
 // stop ends a worker and its process group: SIGTERM, then SIGKILL after StopGrace.
