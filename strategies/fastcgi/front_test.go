@@ -176,70 +176,30 @@ func startLoop(t *testing.T, cfg strategies.Config) (strategies.Backend, *syncBu
 	if cfg.Program.Path == "" {
 		cfg.Program = goWorker(t)
 	}
-	return startFront(t, FrontEventLoop, cfg)
+	b, _, log := loopFront(t, cfg)
+	return b, log
 }
 
 // exchange writes req on a new connection to b and returns everything read until the server
 // closes it or 10 s pass.
 func exchange(t *testing.T, b strategies.Backend, req string) string {
 	t.Helper()
-	c := dialFront(t, b)
-	defer c.Close()
+	c, _ := dialFront(t, b)
 	if _, err := io.WriteString(c, req); err != nil {
 		t.Fatal(err)
 	}
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	got, _ := io.ReadAll(c)
 	return string(got)
 }
 
-func dialFront(t *testing.T, b strategies.Backend) net.Conn {
+// dialFront is rawDial to b, giving up after 10 s.
+func dialFront(t *testing.T, b strategies.Backend) (net.Conn, *bufio.Reader) {
 	t.Helper()
-	host := strings.TrimSuffix(strings.TrimPrefix(b.URL(), "http://"), strategies.AppPath)
-	c, err := net.DialTimeout("tcp", host, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// readResponses reads n responses from r.
-func readResponses(t *testing.T, r *bufio.Reader, method string, n int) []string {
-	t.Helper()
-	var bodies []string
-	for i := range n {
-		resp, err := http.ReadResponse(r, &http.Request{Method: method})
-		if err != nil {
-			t.Fatalf("response %d: %v", i, err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatalf("response %d body: %v", i, err)
-		}
-		bodies = append(bodies, fmt.Sprintf("%d %s", resp.StatusCode, body))
-	}
-	return bodies
+	return rawDial(t, strings.TrimSuffix(strings.TrimPrefix(b.URL(), "http://"), strategies.AppPath), 10*time.Second)
 }
 
 func TestFrontHTTP(t *testing.T) {
 	b, _ := startLoop(t, strategies.Config{Workers: 2})
-
-	t.Run("pipelined", func(t *testing.T) {
-		c := dialFront(t, b)
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		io.WriteString(c, "GET /app?one HTTP/1.1\r\nHost: x\r\n\r\nPOST /app?two HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /app?three HTTP/1.1\r\nHost: x\r\n\r\n")
-		got := readResponses(t, bufio.NewReader(c), "GET", 3)
-		for i, q := range []string{"one", "two", "three"} {
-			if !strings.HasPrefix(got[i], "200 ") || field(got[i], "query") != q {
-				t.Errorf("response %d: %q, want query %s", i, got[i], q)
-			}
-		}
-		if field(got[1], "body") != fmt.Sprintf("5:%08x", sum([]byte("hello"))) {
-			t.Errorf("pipelined POST: %q", got[1])
-		}
-	})
 
 	t.Run("chunked body", func(t *testing.T) {
 		// The libfcgi responder reads CONTENT_LENGTH bytes: the front end must give it.
@@ -258,46 +218,6 @@ func TestFrontHTTP(t *testing.T) {
 		}
 		for _, line := range []string{"FCGI_STDERR: first problem\n", "FCGI_STDERR: second problem\n"} {
 			waitLog(t, log, line)
-		}
-	})
-
-	t.Run("expect continue", func(t *testing.T) {
-		c := dialFront(t, b)
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		io.WriteString(c, "POST /app HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
-		br := bufio.NewReader(c)
-		line, _ := br.ReadString('\n')
-		if line != "HTTP/1.1 100 Continue\r\n" {
-			t.Fatalf("first line %q, want 100 Continue", line)
-		}
-		br.ReadString('\n')
-		io.WriteString(c, "abc")
-		if got := readResponses(t, br, "POST", 1)[0]; field(got, "body") != fmt.Sprintf("3:%08x", sum([]byte("abc"))) {
-			t.Errorf("%q", got)
-		}
-	})
-
-	t.Run("HTTP/1.0", func(t *testing.T) {
-		// Closed after the answer unless the client asks to keep it.
-		got := exchange(t, b, "GET /app?old HTTP/1.0\r\n\r\n")
-		if !strings.HasPrefix(got, "HTTP/1.0 200 OK\r\n") || !strings.Contains(got, "Connection: close\r\n") || field(got, "query") != "old" {
-			t.Errorf("%q", got)
-		}
-		c := dialFront(t, b)
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		br := bufio.NewReader(c)
-		for i := range 2 {
-			io.WriteString(c, "GET /app?kept HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatalf("request %d on a kept HTTP/1.0 connection: %v", i, err)
-			}
-			io.Copy(io.Discard, resp.Body)
-			if resp.Header.Get("Connection") != "keep-alive" || resp.ContentLength <= 0 {
-				t.Errorf("request %d: Connection %q, length %d", i, resp.Header.Get("Connection"), resp.ContentLength)
-			}
 		}
 	})
 
@@ -377,7 +297,7 @@ func TestFrontWorkerTurnover(t *testing.T) {
 
 	// The client hangs up while its request runs: the worker, stuck in it, is replaced.
 	pidfile := filepath.Join(t.TempDir(), "pid")
-	c := dialFront(t, b)
+	c, _ := dialFront(t, b)
 	fmt.Fprintf(c, "GET /app/hang?pidfile=%s HTTP/1.1\r\nHost: x\r\n\r\n", pidfile)
 	pid := readPID(t, pidfile)
 	c.Close()
