@@ -432,7 +432,9 @@ func (l *loop) readClient(c *hconn, ev uint32) {
 			break
 		}
 	}
-	if ev&(syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+	if ev&(syscall.EPOLLHUP|syscall.EPOLLERR) != 0 || ev&syscall.EPOLLRDHUP != 0 && len(c.in) >= limit {
+		// (A hang-up with input left unread, because enough is buffered: level-triggered, it
+		// would be reported again and again.)
 		c.eof = true
 	}
 	if busy {
