@@ -950,3 +950,21 @@ func TestFrontEdgeNoKeepRecycles(t *testing.T) {
 		t.Errorf("Restarts() = %d, Recycles() = %d: a worker that recycled itself was replaced", r, pool.Recycles())
 	}
 }
+
+// A client that pipelines more than the loop buffers behind a request in flight, then hangs
+// up: it is gone (its worker replaced), and the loop does not spin on the hang-up it cannot
+// read up to.
+func TestFrontEdgeHangUpBehindInput(t *testing.T) {
+	_, addr, log := loopFront(t, strategies.Config{Program: goWorker(t), Workers: 1, Timeout: 5 * time.Second})
+	c, _ := rawDial(t, addr, 5*time.Second)
+	fmt.Fprintf(c, "GET /app/sleep?ms=3000 HTTP/1.1\r\nHost: a\r\n\r\nGET /app HTTP/1.1\r\nHost: a\r\nX-Big: %s\r\n\r\n", strings.Repeat("x", 2*maxPipelined))
+	time.Sleep(200 * time.Millisecond)
+	start, cpu := time.Now(), cpuTime()
+	c.(*net.TCPConn).CloseWrite()
+	waitLog(t, log, "request abandoned (client gone)")
+	time.Sleep(500 * time.Millisecond)
+	used, wall := cpuTime()-cpu, time.Since(start)
+	if used > wall/2 {
+		t.Errorf("the loop spins: %v of CPU in %v after the client hung up", used, wall)
+	}
+}
