@@ -18,6 +18,7 @@ var csvColumns = []string{
 	"peak_rss_bytes", "mean_rss_bytes", "peak_pss_bytes", "mean_pss_bytes", "child_peak_rss_bytes",
 	"partial", "error",
 	"uncorrected_p99_ns", "late", "unsent", "scheduled", "max_sustainable_rps", "capacity_bound",
+	"fastcgi_socket", "shared_socket", "front_end",
 }
 
 // WriteCSV writes one row per cell, in display order, after a header row. Numbers are not
@@ -64,6 +65,11 @@ func WriteCSV(w io.Writer, r *bench.Results) error {
 		} else {
 			row = append(row, "", "")
 		}
+		shared := ""
+		if c.FastCGISocket != "" {
+			shared = strconv.FormatBool(c.SharedSocket)
+		}
+		row = append(row, c.FastCGISocket, shared, c.FrontEnd)
 		if err := cw.Write(row); err != nil {
 			return fmt.Errorf("reports: csv: %w", err)
 		}

@@ -55,7 +55,12 @@ func fixtureCell(t testing.TB, s spec, durationNS int64) bench.Cell {
 		t.Fatal(err)
 	}
 	n := h.TotalCount()
+	var socket, front string
+	if s.strategy == "fastcgi" {
+		socket, front = "unix", "event-loop"
+	}
 	return bench.Cell{
+		FastCGISocket: socket, FrontEnd: front,
 		Strategy: s.strategy, Program: s.program, Workload: s.workload,
 		Concurrency: s.conc, Work: s.work, Workers: s.workers,
 		DurationNS:    durationNS,
