@@ -968,3 +968,199 @@ func TestFrontEdgeHangUpBehindInput(t *testing.T) {
 		t.Errorf("the loop spins: %v of CPU in %v after the client hung up", used, wall)
 	}
 }
+
+// ---- streams, restart storms, descriptors ----
+
+// The listener when accept fails with EMFILE: the connection stays in the backlog, so a
+// level-triggered epoll reports the listener again at once. The loop must not spin on it
+// (nor flood the log); net/http's Serve backs off (5 ms doubling to 1 s).
+func TestFrontEdgeAcceptEMFILENoSpin(t *testing.T) {
+	_, addr, lb := loopFront(t, strategies.Config{Program: goWorker(t), Workers: 1, Timeout: 5 * time.Second})
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Skip(err)
+	}
+	lim := old
+	lim.Cur = uint64(countFDs(t) + 64)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Skip(err)
+	}
+	var dummies []int
+	release := func() {
+		for _, fd := range dummies {
+			syscall.Close(fd)
+		}
+		dummies = nil
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
+	}
+	defer release()
+	for {
+		fd, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			break
+		}
+		dummies = append(dummies, fd)
+	}
+	// One descriptor free: the client's socket takes it, and the loop's accept finds none.
+	syscall.Close(dummies[len(dummies)-1])
+	dummies = dummies[:len(dummies)-1]
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	ap, _ := netipAddrPort(addr)
+	if err := syscall.Connect(fd, ap); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	start, cpu := time.Now(), cpuTime()
+	time.Sleep(time.Second)
+	used, wall := cpuTime()-cpu, time.Since(start)
+	release()
+	lines := strings.Count(lb.String(), "accept: too many open files")
+	t.Logf("CPU %v in %v with accept failing (EMFILE); %d log lines", used, wall, lines)
+	if used > wall/2 || lines > 50 {
+		t.Errorf("the loop spins on a listener it cannot accept from: %v of CPU in %v, %d log lines", used, wall, lines)
+	}
+	// Descriptors free again: the client is served.
+	syscall.Write(fd, []byte("GET /app?after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"))
+	tv := syscall.Timeval{Sec: 5}
+	syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv)
+	buf := make([]byte, 12)
+	if n, _ := syscall.Read(fd, buf); n < 12 || string(buf[:12]) != "HTTP/1.1 200" {
+		t.Errorf("after: %q", buf[:max(n, 0)])
+	}
+}
+
+// A worker killed whose successors all exit at once (a crash loop, which the pool retries
+// with backoff): requests that wait for a worker get 504 at Timeout, not a hang.
+func TestFrontEdgeRestartStormQueued504(t *testing.T) {
+	dir := t.TempDir()
+	script := dir + "/worker.sh"
+	os.WriteFile(script, []byte("#!/bin/sh\n[ -e "+dir+"/mark ] && exit 0\ntouch "+dir+"/mark\nexec "+selfPath(t)+"\n"), 0o755)
+	p := goWorker(t)
+	p.Path = script
+	b, addr, _ := loopFront(t, strategies.Config{Program: p, Workers: 1, Timeout: time.Second})
+	pool := poolOf(b)
+	c, br := rawDial(t, addr, 10*time.Second)
+	io.WriteString(c, "GET /app?first HTTP/1.1\r\nHost: a\r\n\r\n")
+	resp, body, err := readResp(br, "GET")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("first: %v %v", resp, err)
+	}
+	var pid int
+	fmt.Sscan(field(body, "pid"), &pid)
+	syscall.Kill(pid, syscall.SIGKILL)
+	waitFor(t, 5*time.Second, "the pool did not notice", func() bool { return pool.Restarts() >= 1 })
+	type result struct {
+		code int
+		err  error
+		d    time.Duration
+	}
+	res := make(chan result, 4)
+	for i := range 4 {
+		go func() {
+			c, br := rawDial(t, addr, 8*time.Second)
+			start := time.Now()
+			fmt.Fprintf(c, "GET /app?i=%d HTTP/1.1\r\nHost: a\r\n\r\n", i)
+			resp, _, err := readResp(br, "GET")
+			r := result{err: err, d: time.Since(start)}
+			if resp != nil {
+				r.code = resp.StatusCode
+			}
+			res <- r
+		}()
+	}
+	for range 4 {
+		r := <-res
+		if r.err != nil || r.code != http.StatusGatewayTimeout || r.d > 3*time.Second {
+			t.Errorf("a request waiting through a crash loop: %d %v after %v, want 504 after ~1s", r.code, r.err, r.d)
+		}
+	}
+}
+
+// A streamed answer taken slowly, a little at a time (the worker paused and resumed many
+// times), with a request pipelined behind it: the body is exact, and the next one follows.
+func TestFrontEdgeSlowStreamThenPipelined(t *testing.T) {
+	_, addr, _ := loopFront(t, strategies.Config{Program: goWorker(t), Workers: 1, Timeout: 15 * time.Second})
+	c, br := rawDial(t, addr, 20*time.Second)
+	const n = 6 << 20
+	fmt.Fprintf(c, "GET /app/big?n=%d HTTP/1.1\r\nHost: a\r\n\r\nGET /app?next HTTP/1.1\r\nHost: a\r\n\r\n", n)
+	resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64<<10)
+	got := 0
+	for {
+		k, err := resp.Body.Read(buf)
+		for j := range k {
+			if buf[j] != byte('a'+(got+j)%26) {
+				t.Fatalf("byte %d is %q", got+j, buf[j])
+			}
+		}
+		got += k
+		if err != nil {
+			if err != io.EOF {
+				t.Fatalf("after %d bytes: %v", got, err)
+			}
+			break
+		}
+		if got%(1<<20) < 64<<10 {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if got != n {
+		t.Fatalf("got %d bytes, want %d", got, n)
+	}
+	resp2, body, err := readResp(br, "GET")
+	if err != nil || resp2.StatusCode != 200 || field(body, "query") != "next" {
+		t.Fatalf("next: %v %q %v", resp2, body, err)
+	}
+}
+
+// A worker killed while paused mid-stream (the client takes nothing): the client's answer is
+// cut (no last chunk), at once, and the next client is served.
+func TestFrontEdgeWorkerDiesWhilePaused(t *testing.T) {
+	b, addr, _ := loopFront(t, strategies.Config{Program: libfcgiResponder(t), Workers: 1, Timeout: 20 * time.Second})
+	pool := poolOf(b)
+	pids := pool.PIDs()
+	c, br := rawDial(t, addr, 10*time.Second)
+	io.WriteString(c, "GET /app?big=50000000 HTTP/1.1\r\nHost: a\r\n\r\n")
+	resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the loop's backlog fills; the worker is paused
+	syscall.Kill(pids[0], syscall.SIGKILL)
+	start := time.Now()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err == nil || n >= 50000000 || time.Since(start) > 5*time.Second {
+		t.Errorf("after the worker died: %d bytes, %v, after %v; want a cut answer at once", n, err, time.Since(start))
+	}
+	waitFor(t, 10*time.Second, "no new worker", func() bool { p := pool.PIDs(); return len(p) == 1 && p[0] != pids[0] })
+	c2, br2 := rawDial(t, addr, 10*time.Second)
+	io.WriteString(c2, "GET /app?after HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp, body, err := readResp(br2, "GET"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("after: %v %q %v", resp, body, err)
+	}
+}
+
+// Close while a streamed answer is paused for a client that reads nothing: Close returns
+// within CloseGrace (and a little), cutting it.
+func TestFrontEdgeClosePausedStream(t *testing.T) {
+	b, addr, _ := loopFront(t, strategies.Config{Program: libfcgiResponder(t), Workers: 1, Timeout: 30 * time.Second})
+	c, _ := rawDial(t, addr, 20*time.Second)
+	io.WriteString(c, "GET /app?big=50000000 HTTP/1.1\r\nHost: a\r\n\r\n")
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	done := make(chan struct{})
+	go func() { b.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(strategies.CloseGrace + 5*time.Second):
+		t.Fatal("Close hangs")
+	}
+	t.Logf("Close took %v", time.Since(start))
+}

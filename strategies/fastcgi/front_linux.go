@@ -120,6 +120,11 @@ type loop struct {
 	linger   timerList
 	grace    time.Time // while stopping: when the connections still open are cut
 	draining bool
+	// acceptAt, when set, is when the listener, taken out of the interest set after accept
+	// failed for want of descriptors or memory, is watched again; acceptWait is that pause,
+	// doubled at each failure (as net/http's Serve backs off).
+	acceptAt   time.Time
+	acceptWait time.Duration
 
 	hw  headWriter
 	rw  replyWriter
@@ -240,6 +245,12 @@ func (l *loop) run() {
 			}
 		}
 		l.expire()
+		if !l.acceptAt.IsZero() && !l.now.Before(l.acceptAt) {
+			l.acceptAt = time.Time{}
+			if !l.draining {
+				l.modify(l.lfd, syscall.EPOLLIN)
+			}
+		}
 		if len(l.queue) > 0 {
 			l.serveQueue() // a worker's hang-up grace may have ended
 		}
@@ -258,6 +269,9 @@ func (l *loop) waitMillis() int {
 	}
 	if l.draining && (next.IsZero() || l.grace.Before(next)) {
 		next = l.grace
+	}
+	if !l.acceptAt.IsZero() && (next.IsZero() || l.acceptAt.Before(next)) {
+		next = l.acceptAt
 	}
 	if len(l.queue) > 0 {
 		if g := l.graceEnd(); !g.IsZero() && (next.IsZero() || g.Before(next)) {
@@ -372,8 +386,16 @@ func (l *loop) accept() {
 			if err == syscall.ECONNABORTED || err == syscall.EINTR {
 				continue
 			}
+			if err != syscall.EAGAIN {
+				// EMFILE and the like: the connection stays in the backlog, and the listener,
+				// level-triggered, would be reported again at once. Stop watching it a while.
+				l.acceptWait = min(max(2*l.acceptWait, 5*time.Millisecond), time.Second)
+				l.acceptAt = l.now.Add(l.acceptWait)
+				l.modify(l.lfd, 0)
+			}
 			return
 		}
+		l.acceptWait = 0
 		syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
 		c := &hconn{fd: fd, remote: sockaddrString(sa), events: syscall.EPOLLIN | syscall.EPOLLRDHUP}
 		l.add(fd, c.events, c)
@@ -629,6 +651,11 @@ func (l *loop) flush(c *hconn) {
 			continue
 		}
 		if err == syscall.EAGAIN {
+			if c.outOff >= lowWater {
+				// Keep what waits at the front, so that a long stream to a slow reader does
+				// not grow the buffer past highWater plus what one read of the worker adds.
+				c.out, c.outOff = c.out[:copy(c.out, c.out[c.outOff:])], 0
+			}
 			l.setEvents(c, c.events|syscall.EPOLLOUT)
 			l.resume(c)
 			return
