@@ -122,11 +122,12 @@ const FrontEndHelp = "fastcgi: what serves HTTP in front of the workers: event-l
 
 // checkFrontEnd reports a --fastcgi-front-end the fastcgi strategy cannot use with the rest.
 func checkFrontEnd(front string, shared bool, addr string) error {
-	if err := fastcgi.CheckFrontEnd(front); err != nil {
+	err := fastcgi.CheckFrontEnd(front, shared, addr != "")
+	switch {
+	case errors.Is(err, fastcgi.ErrEventLoopPool):
+		return fmt.Errorf("--fastcgi-front-end %w", err) // "--fastcgi-front-end event-loop serves only…"
+	case err != nil:
 		return fmt.Errorf("--fastcgi-front-end: %w", err)
-	}
-	if front == fastcgi.FrontEventLoop && (shared || addr != "") {
-		return errors.New("--fastcgi-front-end event-loop serves only a pool with a socket per worker: drop --shared-socket and --fastcgi-addr, or use --fastcgi-front-end net/http")
 	}
 	return nil
 }

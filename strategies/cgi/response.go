@@ -201,12 +201,17 @@ func BadGateway(w http.ResponseWriter) {
 	http.Error(w, "502 Bad Gateway: the program's response was malformed", http.StatusBadGateway)
 }
 
+// RedirectLoop answers 500 for a chain of local redirects LocalRedirect refused.
+func RedirectLoop(w http.ResponseWriter) {
+	http.Error(w, "500 Internal Server Error: local redirect loop", http.StatusInternalServerError)
+}
+
 // ServeLocalRedirect serves loc through self as a new GET request, as RFC 3875 §6.2.2 asks of a
 // server. A chain longer than MaxLocalRedirects is answered with 500 and ErrRedirectLoop.
 func ServeLocalRedirect(w http.ResponseWriter, r *http.Request, loc string, self http.Handler) error {
 	nr, err := LocalRedirect(r, loc)
 	if err != nil {
-		http.Error(w, "500 Internal Server Error: local redirect loop", http.StatusInternalServerError)
+		RedirectLoop(w)
 		return err
 	}
 	self.ServeHTTP(w, nr)

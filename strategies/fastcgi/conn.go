@@ -131,9 +131,7 @@ type conn struct {
 
 	abortFn func()
 	peekFn  func(fd uintptr) bool
-	peekBuf [1]byte
-	peekN   int
-	peekErr error
+	quiet   bool // what peek found
 	// next is the byte of the body after the prefill, read to learn whether there is more.
 	next [1]byte
 }
@@ -199,12 +197,20 @@ func (c *conn) alive() bool {
 	if err := c.rc.Read(c.peekFn); err != nil {
 		return false
 	}
-	return c.peekN < 0 && c.peekErr == syscall.EAGAIN
+	return c.quiet
 }
 
 func (c *conn) peek(fd uintptr) bool {
-	c.peekN, _, c.peekErr = syscall.Recvfrom(int(fd), c.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	c.quiet = quiet(int(fd))
 	return true // never wait
+}
+
+// quiet reports whether an idle connection is still usable: a non-blocking peek finds no
+// byte to read (stray data) and no hang-up.
+func quiet(fd int) bool {
+	var b [1]byte
+	n, _, err := syscall.Recvfrom(fd, b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return n < 0 && err == syscall.EAGAIN
 }
 
 // abort runs when the request's context is done: it sends FCGI_ABORT_REQUEST if no other

@@ -1009,7 +1009,7 @@ func TestFrontEdgeAcceptEMFILENoSpin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer syscall.Close(fd)
-	ap, _ := netipAddrPort(addr)
+	ap, _ := sockaddrInet4(addr)
 	if err := syscall.Connect(fd, ap); err != nil {
 		t.Fatal(err)
 	}
@@ -1163,4 +1163,24 @@ func TestFrontEdgeClosePausedStream(t *testing.T) {
 		t.Fatal("Close hangs")
 	}
 	t.Logf("Close took %v", time.Since(start))
+}
+
+// A request whose body needed a write buffer over 1 MiB leaves its worker connection kept,
+// like any other.
+func TestFrontEdgeBigBodyKeepsConn(t *testing.T) {
+	_, addr, _ := loopFront(t, strategies.Config{Program: rawWorker(t, "keep"), Workers: 1, Timeout: 10 * time.Second})
+	c, br := rawDial(t, addr, 20*time.Second)
+	body := strings.Repeat("b", 2<<20)
+	var conns []string
+	for i := range 2 {
+		fmt.Fprintf(c, "POST /app?i=%d HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s", i, len(body), body)
+		resp, got, err := readResp(br, "POST")
+		if err != nil || resp.StatusCode != 200 || field(got, "body") != fmt.Sprintf("%d:%08x", len(body), sum([]byte(body))) {
+			t.Fatalf("POST %d: %v %.200q %v", i, resp, got, err)
+		}
+		conns = append(conns, field(got, "conn"))
+	}
+	if conns[0] != conns[1] {
+		t.Errorf("worker connections %v: the connection was not kept after a 2 MiB body", conns)
+	}
 }

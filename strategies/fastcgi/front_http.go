@@ -182,8 +182,9 @@ var headerValue = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ")
 // to send (0 or more) or one of the body* framings. The fields come from h, sorted by name as
 // net/http sends them; a name mapped to nil is not sent (http.ResponseWriter's convention: a
 // nil Date suppresses the one the server adds), and Content-Length, Transfer-Encoding and
-// Connection are the front end's to set. is11 says the client speaks HTTP/1.1; keepAlive10,
-// that an HTTP/1.0 client asked to keep the connection and will get it kept.
+// Connection are the front end's to set. is11 says the client speaks HTTP/1.1; closing, that
+// the connection closes after the answer; keepAlive10, that an HTTP/1.0 client asked to keep
+// it (which closing overrides).
 func (hw *headWriter) appendHead(b []byte, now time.Time, is11 bool, status int, h http.Header, length int64, closing, keepAlive10 bool) []byte {
 	if is11 {
 		b = append(b, "HTTP/1.1 "...)

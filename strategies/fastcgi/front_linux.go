@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,7 +26,6 @@ import (
 type Front struct {
 	l    *loop
 	url  string
-	pool *Pool
 	done chan struct{}
 
 	closeOnce sync.Once
@@ -66,7 +66,7 @@ func StartFront(listen string, h *Handler, pool *Pool) (*Front, error) {
 		ln.Close()
 		return nil, err
 	}
-	f := &Front{l: l, url: "http://" + ln.Addr().String() + strategies.AppPath, pool: pool, done: make(chan struct{})}
+	f := &Front{l: l, url: "http://" + ln.Addr().String() + strategies.AppPath, done: make(chan struct{})}
 	go func() {
 		defer close(f.done)
 		l.run()
@@ -83,7 +83,7 @@ func (f *Front) Close() error {
 	f.closeOnce.Do(func() {
 		f.l.stop()
 		<-f.done
-		f.closeErr = f.pool.Close()
+		f.closeErr = f.l.pool.Close()
 	})
 	return f.closeErr
 }
@@ -93,12 +93,11 @@ type endpoint interface{ event(l *loop, ev uint32) }
 
 // loop is the event loop's state, owned by its goroutine but for wakeMu's part.
 type loop struct {
-	ln    net.Listener // kept for its descriptor and Close
-	lfd   int
-	local net.Addr
-	epfd  int
-	h     *Handler
-	pool  *Pool
+	ln   net.Listener // kept for its descriptor and Close
+	lfd  int
+	epfd int
+	h    *Handler
+	pool *Pool
 
 	wakeMu   sync.Mutex
 	wakefd   int // an eventfd: other goroutines wake the loop (a worker is ready, stop)
@@ -135,8 +134,8 @@ type loop struct {
 }
 
 func newLoop(ln net.Listener, h *Handler, pool *Pool) (*loop, error) {
-	l := &loop{ln: ln, local: ln.Addr(), h: h, pool: pool, br: bufio.NewReaderSize(nil, 4096), buf: make([]byte, readChunk)}
-	l.ctx = context.WithValue(context.Background(), http.LocalAddrContextKey, l.local)
+	l := &loop{ln: ln, h: h, pool: pool, br: bufio.NewReaderSize(nil, 4096), buf: make([]byte, readChunk)}
+	l.ctx = context.WithValue(context.Background(), http.LocalAddrContextKey, ln.Addr())
 	timeout := h.Timeout
 	l.head.d, l.body.d, l.req.d, l.write.d, l.keep.d, l.linger.d = frontHeadTimeout, 2*timeout, timeout, 3*timeout, frontIdleTimeout, lingerTime
 	rc, err := ln.(*net.TCPListener).SyscallConn()
@@ -263,20 +262,16 @@ func (l *loop) run() {
 func (l *loop) waitMillis() int {
 	var next time.Time
 	for _, tl := range l.timerLists() {
-		if tl.first != nil && (next.IsZero() || tl.first.timer.deadline.Before(next)) {
-			next = tl.first.timer.deadline
+		if tl.first != nil {
+			next = earlier(next, tl.first.timer.deadline)
 		}
 	}
-	if l.draining && (next.IsZero() || l.grace.Before(next)) {
-		next = l.grace
+	if l.draining {
+		next = earlier(next, l.grace)
 	}
-	if !l.acceptAt.IsZero() && (next.IsZero() || l.acceptAt.Before(next)) {
-		next = l.acceptAt
-	}
+	next = earlier(next, l.acceptAt)
 	if len(l.queue) > 0 {
-		if g := l.graceEnd(); !g.IsZero() && (next.IsZero() || g.Before(next)) {
-			next = g
-		}
+		next = earlier(next, l.graceEnd())
 	}
 	if next.IsZero() {
 		return -1
@@ -286,6 +281,14 @@ func (l *loop) waitMillis() int {
 		return 0
 	}
 	return int((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+// earlier is the earlier of two times, a zero time standing for none.
+func earlier(a, b time.Time) time.Time {
+	if a.IsZero() || !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // drain starts the stop: no more connections; idle ones are closed, busy ones once answered.
@@ -361,7 +364,7 @@ type hconn struct {
 	dech      dechunker
 	closing   bool // close once the answer is sent
 	keepAlive bool // an HTTP/1.0 client asked for keep-alive
-	continued bool // 100 Continue sent
+	expect100 bool // the client waits for 100 Continue before it sends the body
 	head      bool // the client's request is a HEAD (a local redirect's GET answers it too)
 
 	w         *wconn // serving the request
@@ -369,7 +372,6 @@ type hconn struct {
 	streaming bool   // the answer's head is sent, the rest goes out as it comes
 	chunkOut  bool   // ... in chunks
 	discard   bool   // the rest of the answer is dropped (a local redirect's body, HEAD)
-	sentHead  bool
 
 	timer timerNode
 }
@@ -377,22 +379,19 @@ type hconn struct {
 func (l *loop) accept() {
 	for {
 		fd, sa, err := syscall.Accept4(l.lfd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
-		if err != nil {
-			switch err {
-			case syscall.EAGAIN, syscall.ECONNABORTED, syscall.EINTR:
-			default:
-				l.h.Logger.Printf("fastcgi: front end: accept: %v", err) // EMFILE and the like
-			}
-			if err == syscall.ECONNABORTED || err == syscall.EINTR {
-				continue
-			}
-			if err != syscall.EAGAIN {
-				// EMFILE and the like: the connection stays in the backlog, and the listener,
-				// level-triggered, would be reported again at once. Stop watching it a while.
-				l.acceptWait = min(max(2*l.acceptWait, 5*time.Millisecond), time.Second)
-				l.acceptAt = l.now.Add(l.acceptWait)
-				l.modify(l.lfd, 0)
-			}
+		switch err {
+		case nil:
+		case syscall.ECONNABORTED, syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return
+		default:
+			// EMFILE and the like: the connection stays in the backlog, and the listener,
+			// level-triggered, would be reported again at once. Stop watching it a while.
+			l.h.Logger.Printf("fastcgi: front end: accept: %v", err)
+			l.acceptWait = min(max(2*l.acceptWait, 5*time.Millisecond), time.Second)
+			l.acceptAt = l.now.Add(l.acceptWait)
+			l.modify(l.lfd, 0)
 			return
 		}
 		l.acceptWait = 0
@@ -539,7 +538,7 @@ func (l *loop) parseHead(c *hconn, n int) bool {
 	}
 	r = r.WithContext(l.ctx)
 	r.RemoteAddr = c.remote
-	c.req, c.body, c.need, c.chunked, c.continued = r, c.body[:0], 0, false, false
+	c.req, c.body, c.need, c.chunked = r, c.body[:0], 0, false
 	c.head = r.Method == http.MethodHead
 	c.closing = r.Close || l.draining
 	c.keepAlive = !r.Close && r.ProtoMajor == 1 && r.ProtoMinor == 0
@@ -552,11 +551,13 @@ func (l *loop) parseHead(c *hconn, n int) bool {
 	default:
 		c.need = int(r.ContentLength)
 	}
+	c.expect100 = false
 	if e := r.Header.Get("Expect"); e != "" {
 		if !strings.EqualFold(e, "100-continue") {
 			l.refuse(c, http.StatusExpectationFailed, "417 Expectation Failed")
 			return false
 		}
+		c.expect100 = r.ProtoAtLeast(1, 1)
 	}
 	c.state = csBody
 	l.arm(c, &l.body)
@@ -596,8 +597,8 @@ func (l *loop) readBody(c *hconn) bool {
 		l.closeClient(c)
 		return false
 	}
-	if !c.continued && c.req.ProtoAtLeast(1, 1) && strings.EqualFold(c.req.Header.Get("Expect"), "100-continue") {
-		c.continued = true
+	if c.expect100 {
+		c.expect100 = false
 		c.out = append(c.out, "HTTP/1.1 100 Continue\r\n\r\n"...)
 		l.flush(c)
 	}
@@ -610,7 +611,7 @@ func (l *loop) refuse(c *hconn, code int, text string) {
 	l.rw.reset()
 	http.Error(&l.rw, text, code)
 	c.req, c.head = nil, false
-	l.reply(c, false)
+	l.reply(c)
 }
 
 // clientGone ends a request whose client has gone away.
@@ -731,8 +732,9 @@ func (l *loop) dropInput(c *hconn) {
 	}
 }
 
-// reply sends the response in l.rw and ends the exchange (HEAD: without its body).
-func (l *loop) reply(c *hconn, head bool) {
+// reply sends the response in l.rw and ends the exchange (to a HEAD: without its body).
+func (l *loop) reply(c *hconn) {
+	head := c.head
 	is11 := c.req == nil || c.req.ProtoAtLeast(1, 1)
 	status := l.rw.status
 	if status == 0 {
@@ -748,11 +750,10 @@ func (l *loop) reply(c *hconn, head bool) {
 			length = cl
 		}
 	}
-	c.out = l.hw.appendHead(c.out, l.now, is11, status, l.rw.header, length, c.closing, c.keepAlive && !c.closing)
+	c.out = l.hw.appendHead(c.out, l.now, is11, status, l.rw.header, length, c.closing, c.keepAlive)
 	if bodyAllowed(status) && !head {
 		c.out = append(c.out, l.rw.body...)
 	}
-	c.sentHead = true
 	l.endExchange(c)
 }
 
@@ -761,7 +762,7 @@ func (l *loop) reply(c *hconn, head bool) {
 func (l *loop) endExchange(c *hconn) {
 	c.state = csWriting
 	c.stdout = c.stdout[:0]
-	c.streaming, c.chunkOut, c.discard, c.sentHead = false, false, false, false
+	c.streaming, c.chunkOut, c.discard = false, false, false
 	l.arm(c, &l.write)
 	l.flush(c)
 }
@@ -848,7 +849,7 @@ func (l *loop) idleWorker(c *hconn) *wconn {
 			l.idle = append(l.idle[:i], l.idle[i+1:]...)
 			continue
 		}
-		if wc.fd >= 0 && wc.reused && !replayable(c.req.Method) && !l.alive(wc) {
+		if wc.fd >= 0 && wc.reused && !replayable(c.req.Method) && !quiet(wc.fd) {
 			// The worker hung up the kept connection: a request that may not run twice must
 			// not be sent where it could be lost.
 			l.hungUp(wc)
@@ -904,21 +905,12 @@ func (l *loop) hungUp(wc *wconn) {
 func (l *loop) graceEnd() time.Time {
 	var end time.Time
 	for _, wc := range l.idle {
-		if !wc.hungUp.IsZero() && (end.IsZero() || wc.hungUp.Before(end)) {
-			end = wc.hungUp
-		}
+		end = earlier(end, wc.hungUp)
 	}
 	if end.IsZero() {
 		return end
 	}
 	return end.Add(hangUpGrace)
-}
-
-// alive peeks at an idle connection: a hang-up or stray bytes make it unusable.
-func (l *loop) alive(wc *wconn) bool {
-	var b [1]byte
-	n, _, err := syscall.Recvfrom(wc.fd, b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	return n < 0 && err == syscall.EAGAIN
 }
 
 func (l *loop) connect(wc *wconn) error {
@@ -928,7 +920,7 @@ func (l *loop) connect(wc *wconn) error {
 	if w.network == "unix" {
 		sa = &syscall.SockaddrUnix{Name: w.addr}
 	} else {
-		ap, err := netipAddrPort(w.addr)
+		ap, err := sockaddrInet4(w.addr)
 		if err != nil {
 			return err
 		}
@@ -952,19 +944,13 @@ func (l *loop) connect(wc *wconn) error {
 	return nil
 }
 
-func netipAddrPort(addr string) (*syscall.SockaddrInet4, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, err
-	}
-	ip := net.ParseIP(host).To4()
-	p, perr := strconv.Atoi(port)
-	if ip == nil || perr != nil {
+// sockaddrInet4 is a worker's TCP address, "127.0.0.1:port", for connect.
+func sockaddrInet4(addr string) (*syscall.SockaddrInet4, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().Is4() {
 		return nil, fmt.Errorf("worker address %q is not 127.0.0.1:port", addr)
 	}
-	sa := &syscall.SockaddrInet4{Port: p}
-	copy(sa.Addr[:], ip)
-	return sa, nil
+	return &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}, nil
 }
 
 // start sends c's request to wc.
@@ -997,13 +983,7 @@ func (l *loop) start(wc *wconn, c *hconn) {
 
 func (wc *wconn) event(l *loop, ev uint32) {
 	if ev&syscall.EPOLLOUT != 0 {
-		if wc.pending && wc.outOff == len(wc.out) && wc.c == nil {
-			// connected with nothing to send
-			wc.pending = false
-			l.modify(wc.fd, wc.interest())
-		} else {
-			l.flushWorker(wc)
-		}
+		l.flushWorker(wc) // the rest of a request, or a connect that completed
 		if wc.fd < 0 {
 			return
 		}
@@ -1036,6 +1016,7 @@ func (l *loop) flushWorker(wc *wconn) {
 		wc.pending = false
 		l.modify(wc.fd, wc.interest())
 	}
+	wc.out, wc.outOff = wc.out[:0], 0
 	if cap(wc.out) > 1<<20 {
 		wc.out = nil
 	}
@@ -1226,16 +1207,19 @@ func (l *loop) workerBroke(wc *wconn, err error) {
 		l.hangUp(wc)
 		return
 	}
+	if !wc.got {
+		// Not a byte of an answer: the worker may have hung up or exited rather than taken
+		// the request (an app that recycles itself). The count must stay the requests it
+		// took, which the pool learns recycleAfter from when it exits (and MaxRequests
+		// counts); the pool may have learnt it already, with this request in it.
+		n := wc.w.served.Add(-1)
+		l.pool.recycleAfter.CompareAndSwap(n+1, n)
+	}
 	if wc.reused && !wc.got {
 		// A kept connection that went stale: the worker hung up before reading the request
 		// (it is not stuck in it, so it is kept). As net/http does, a request that may run
 		// twice is sent once more; one that may not fails.
 		wc.c, c.w = nil, nil
-		// The worker did not serve it: the count must stay the requests it took, which
-		// the pool learns recycleAfter from when it exits (and MaxRequests counts). The
-		// pool may have learnt it already, with this request in it.
-		n := wc.w.served.Add(-1)
-		l.pool.recycleAfter.CompareAndSwap(n+1, n)
 		l.hungUp(wc)
 		l.idle = append(l.idle, wc)
 		if replayable(c.req.Method) {
@@ -1246,12 +1230,6 @@ func (l *loop) workerBroke(wc *wconn, err error) {
 		}
 		l.serveQueue()
 		return
-	}
-	if !wc.got {
-		// Not a byte of an answer: the worker may have exited rather than taken it (an app
-		// that recycles itself); the pool must not count it when it learns recycleAfter.
-		n := wc.w.served.Add(-1)
-		l.pool.recycleAfter.CompareAndSwap(n+1, n)
 	}
 	l.abandon(wc, err.Error())
 	l.fail(c, fmt.Errorf("%w: %w", ErrConnLost, err))
@@ -1331,8 +1309,8 @@ func (l *loop) startStreaming(c *hconn) {
 	default:
 		length, c.closing = bodyUntilEOF, true
 	}
-	c.out = l.hw.appendHead(c.out, l.now, c.req.ProtoAtLeast(1, 1), status, l.rw.header, length, c.closing, c.keepAlive && !c.closing)
-	c.streaming, c.sentHead = true, true
+	c.out = l.hw.appendHead(c.out, l.now, c.req.ProtoAtLeast(1, 1), status, l.rw.header, length, c.closing, c.keepAlive)
+	c.streaming = true
 	c.stdout = c.stdout[:0]
 	l.stdout(c, rest)
 }
@@ -1354,7 +1332,7 @@ func (l *loop) complete(c *hconn) {
 		l.h.Logger.Printf("fastcgi: %s: %v", l.h.Program.Name, err)
 		l.rw.reset()
 		cgi.BadGateway(&l.rw)
-		l.reply(c, c.head)
+		l.reply(c)
 		return
 	}
 	if hdr.IsLocalRedirect() {
@@ -1362,8 +1340,8 @@ func (l *loop) complete(c *hconn) {
 		if err != nil {
 			l.h.Logger.Printf("fastcgi: %v", err)
 			l.rw.reset()
-			http.Error(&l.rw, "500 Internal Server Error: local redirect loop", http.StatusInternalServerError)
-			l.reply(c, c.head)
+			cgi.RedirectLoop(&l.rw)
+			l.reply(c)
 			return
 		}
 		c.req, c.body, c.chunked = nr, c.body[:0], false
@@ -1376,7 +1354,7 @@ func (l *loop) complete(c *hconn) {
 	l.rw.reset()
 	hdr.WriteHeader(&l.rw)
 	l.rw.body = append(l.rw.body, rest...)
-	l.reply(c, c.head)
+	l.reply(c)
 }
 
 // fail answers a request that got no usable answer, with the status its error calls for, as
@@ -1386,22 +1364,13 @@ func (l *loop) fail(c *hconn, err error) {
 		return
 	}
 	l.h.Logger.Printf("fastcgi: %s: %v", l.h.Program.Name, err)
-	if c.sentHead {
+	if c.streaming { // the head is out
 		l.closeClient(c)
 		return
 	}
 	l.rw.reset()
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		http.Error(&l.rw, fmt.Sprintf("504 Gateway Timeout: the program did not answer within %v", l.h.Timeout), http.StatusGatewayTimeout)
-	case errors.Is(err, ErrOverloaded):
-		http.Error(&l.rw, "503 Service Unavailable: the program is overloaded (FCGI_OVERLOADED)", http.StatusServiceUnavailable)
-	case errors.Is(err, cgi.ErrMalformed):
-		cgi.BadGateway(&l.rw)
-	default:
-		http.Error(&l.rw, "502 Bad Gateway: the program gave no response", http.StatusBadGateway)
-	}
-	l.reply(c, c.head)
+	answerFailure(&l.rw, err, l.h.Timeout)
+	l.reply(c)
 }
 
 // ---- timers ----

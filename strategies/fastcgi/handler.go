@@ -225,9 +225,17 @@ func (h *Handler) fail(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		return
 	}
 	h.Logger.Printf("fastcgi: %s: %v", h.Program.Name, err)
+	// ctx's error is nil or, the client not gone, its deadline: a timeout whatever err says.
+	answerFailure(w, errors.Join(err, ctx.Err()), h.Timeout)
+}
+
+// answerFailure answers a request that got no usable response with the status err calls for:
+// 504 for a deadline, 503 for FCGI_OVERLOADED, 400 for a body that could not be read, 502
+// otherwise. Both front ends use it.
+func answerFailure(w http.ResponseWriter, err error, timeout time.Duration) {
 	switch {
-	case errors.Is(err, context.DeadlineExceeded), ctx.Err() == context.DeadlineExceeded:
-		http.Error(w, fmt.Sprintf("504 Gateway Timeout: the program did not answer within %v", h.Timeout), http.StatusGatewayTimeout)
+	case errors.Is(err, context.DeadlineExceeded):
+		http.Error(w, fmt.Sprintf("504 Gateway Timeout: the program did not answer within %v", timeout), http.StatusGatewayTimeout)
 	case errors.Is(err, ErrOverloaded):
 		http.Error(w, "503 Service Unavailable: the program is overloaded (FCGI_OVERLOADED)", http.StatusServiceUnavailable)
 	case errors.Is(err, ErrStdin):

@@ -37,10 +37,19 @@ const (
 	FrontNetHTTP   = "net/http"
 )
 
-// CheckFrontEnd reports, in one line with the fix, a front end the strategy does not have.
-func CheckFrontEnd(name string) error {
+// ErrEventLoopPool is CheckFrontEnd's error for the event loop asked of a pool it cannot serve.
+var ErrEventLoopPool = errors.New("event-loop serves only a pool with a socket per worker: drop --shared-socket and --fastcgi-addr, or use --fastcgi-front-end net/http")
+
+// CheckFrontEnd reports, in one line with the fix, a front end the strategy does not have, or
+// ErrEventLoopPool for the event loop with a shared socket or an external server.
+func CheckFrontEnd(name string, shared, external bool) error {
 	switch name {
-	case "", FrontEventLoop, FrontNetHTTP:
+	case "", FrontNetHTTP:
+		return nil
+	case FrontEventLoop:
+		if shared || external {
+			return ErrEventLoopPool
+		}
 		return nil
 	}
 	return fmt.Errorf("front end %q: use %s or %s", name, FrontEventLoop, FrontNetHTTP)
@@ -82,13 +91,10 @@ func (s Strategy) Start(ctx context.Context, cfg strategies.Config) (strategies.
 		workers = runtime.NumCPU()
 	}
 
-	if err := CheckFrontEnd(s.FrontEnd); err != nil {
+	if err := CheckFrontEnd(s.FrontEnd, s.SharedSocket, cfg.FastCGIAddr != ""); err != nil {
 		return nil, fmt.Errorf("fastcgi: %w", err)
 	}
 	front := s.FrontEndFor(cfg.FastCGIAddr != "")
-	if front == FrontEventLoop && (s.SharedSocket || cfg.FastCGIAddr != "") {
-		return nil, errors.New("fastcgi: the event-loop front end serves only a pool with a socket per worker: drop --shared-socket and --fastcgi-addr, or use --fastcgi-front-end net/http")
-	}
 
 	if cfg.FastCGIAddr != "" {
 		network, address, err := ParseAddr(cfg.FastCGIAddr)
